@@ -1,0 +1,53 @@
+# djwamp — the two commands: `make run` and `make test`.
+# Everything they need is created here: the .venv, redis-server (Debian package) when missing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test bench check-config node-config system-deps clean help
+
+help:
+	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
+	@echo "make test   - install what the tests need, then run every test"
+	@echo "make bench  - run the benchmarks (slow; not part of make test)"
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+
+# One stamp per extra, rebuilt when the packaging metadata changes.
+$(VENV)/.installed-router: $(VENV)/bin/activate setup.cfg pyproject.toml
+	$(PIP) install --quiet -e '.[router]'
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-router
+	$(PIP) install --quiet -e '.[test]'
+	@touch $@
+
+# redis-server from Debian when it is not on PATH (tests start private ones on free ports).
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package) ..."; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+run: $(VENV)/.installed-router system-deps
+	$(PY) django_site/manage.py migrate --noinput
+	$(PY) -m router run
+
+test: $(VENV)/.installed-test system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test system-deps
+	$(PY) -m pytest -m bench -p no:randomly bench $(PYTEST_ARGS)
+
+# Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).
+node-config: $(VENV)/.installed-router
+	$(PY) -m router node-config --cbdir .crossbar
+
+clean:
+	rm -rf $(VENV) .run

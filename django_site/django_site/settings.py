@@ -1,0 +1,101 @@
+"""Settings of the djwamp demo site.
+
+Everything that differs between machines comes from the environment (the same variables
+`make run` and the Crossbar node read): DJWAMP_PORT, DJWAMP_HOST, DJWAMP_REALM, REDIS_URL,
+DJANGO_SECRET_KEY, DJANGO_DEBUG.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+    SECRET_KEY = "django-insecure-djwamp-development-only"
+
+# The site is reached through the Crossbar node's web transport (one origin for pages and
+# the WebSocket); Django itself listens on an internal port behind it.
+PUBLIC_HOST = os.environ.get("DJWAMP_HOST", "127.0.0.1")
+PUBLIC_PORT = int(os.environ.get("DJWAMP_PORT", "8080"))
+ALLOWED_HOSTS = [PUBLIC_HOST, "127.0.0.1", "localhost", "[::1]"]
+CSRF_TRUSTED_ORIGINS = [f"http://{host}:{PUBLIC_PORT}" for host in {PUBLIC_HOST, "127.0.0.1", "localhost"}]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "realtime",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "django_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "django_site.wsgi.application"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DJANGO_DB_PATH", BASE_DIR / "db.sqlite3"),
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REALTIME = {
+    "REALM": os.environ.get("DJWAMP_REALM", "djwamp"),
+    # Unset: the private Redis that `make run` keeps on a socket in .run/ (never the machine's).
+    "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{BASE_DIR.parent / '.run' / 'redis.sock'}",
+    "TOPIC_PREFIXES": ["public.", "user.", "staff."],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}

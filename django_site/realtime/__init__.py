@@ -1,0 +1,17 @@
+"""djwamp's Django app: publish events to browsers through Redis and a Crossbar.io router.
+
+The public API is what ``__all__`` lists; ``_``-prefixed modules are private. This package
+never imports Twisted, crossbar or txredisapi: request code stays synchronous and cheap.
+"""
+
+from ._exceptions import RealtimeError, RedisUnavailable
+from ._publish import publish, publish_on_commit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RealtimeError",
+    "RedisUnavailable",
+    "publish",
+    "publish_on_commit",
+]

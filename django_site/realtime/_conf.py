@@ -1,0 +1,132 @@
+"""The one accessor for djwamp's settings: ``settings.REALTIME``, read lazily and validated."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from . import wire
+
+DEFAULTS = {
+    "REALM": "djwamp",
+    "REDIS_URL": "redis://localhost:6379/0",
+    "REDIS_TIMEOUT": 2.0,
+    "STREAM": "djwamp:events",
+    "STREAM_MAXLEN": 100_000,
+    "MAX_PAYLOAD_BYTES": 64 * 1024,
+    "MAX_EVENT_AGE": 300.0,
+    "TOPIC_PREFIXES": ("public.", "user.", "staff."),
+}
+
+
+@dataclass(frozen=True)
+class RealtimeSettings:
+    """``settings.REALTIME`` merged over the defaults; see docs/ref/settings.md."""
+
+    REALM: str
+    REDIS_URL: str
+    REDIS_TIMEOUT: float
+    STREAM: str
+    STREAM_MAXLEN: int
+    MAX_PAYLOAD_BYTES: int
+    MAX_EVENT_AGE: float
+    TOPIC_PREFIXES: tuple[str, ...]
+
+    @property
+    def redis_display(self) -> str:
+        """The Redis URL without credentials, for messages and logs."""
+        return redact_url(self.REDIS_URL)
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    msg: str
+    hint: str
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _uri(value: object) -> bool:
+    try:
+        wire.check_topic(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _topic_prefix(value: object) -> bool:
+    return isinstance(value, str) and value.endswith(".") and _uri(value[:-1])
+
+
+_VALIDATORS = {
+    "REALM": (_uri, "a realm name such as 'djwamp'"),
+    "REDIS_URL": (lambda v: isinstance(v, str) and urlsplit(v).scheme in {"redis", "rediss", "unix"},
+                  "a redis://, rediss:// or unix:// URL"),
+    "REDIS_TIMEOUT": (_positive_number, "a number of seconds greater than 0"),
+    "STREAM": (lambda v: isinstance(v, str) and bool(v), "a non-empty Redis key"),
+    "STREAM_MAXLEN": (_positive_int, "a whole number of entries greater than 0"),
+    "MAX_PAYLOAD_BYTES": (_positive_int, "a whole number of bytes greater than 0"),
+    "MAX_EVENT_AGE": (_positive_number, "a number of seconds greater than 0"),
+    "TOPIC_PREFIXES": (lambda v: isinstance(v, (list, tuple)) and bool(v) and all(map(_topic_prefix, v)),
+                       "a non-empty list of URI prefixes ending in '.', such as ['public.', 'user.']"),
+}
+
+
+def find_problems(value: object) -> list[Problem]:
+    """Everything wrong with a REALTIME value; empty when it is usable."""
+    if not isinstance(value, dict):
+        return [Problem("realtime.E001", f"REALTIME must be a dict, not {type(value).__name__}.",
+                        "Set REALTIME = {...} in your settings, or remove it to use the defaults.")]
+    problems = []
+    for key in sorted(set(value) - set(DEFAULTS)):
+        close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(DEFAULTS)}."
+        problems.append(Problem("realtime.E002", f"REALTIME has an unknown key {key!r}.", hint))
+    for key, (is_valid, expected) in _VALIDATORS.items():
+        if key in value and not is_valid(value[key]):
+            problems.append(Problem("realtime.E003", f"REALTIME[{key!r}] is {value[key]!r}.",
+                                    f"Use {expected}."))
+    return problems
+
+
+@functools.cache
+def get_settings() -> RealtimeSettings:
+    """The validated settings; raises ``ImproperlyConfigured`` naming the first problem."""
+    configured = getattr(django_settings, "REALTIME", {})
+    problems = find_problems(configured)
+    if problems:
+        first = problems[0]
+        raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
+    merged = {**DEFAULTS, **configured}
+    merged["TOPIC_PREFIXES"] = tuple(merged["TOPIC_PREFIXES"])
+    return RealtimeSettings(**{f.name: merged[f.name] for f in fields(RealtimeSettings)})
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **_kwargs: object) -> None:
+    if setting == "REALTIME":
+        get_settings.cache_clear()

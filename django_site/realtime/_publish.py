@@ -1,0 +1,94 @@
+"""publish(): validate an event at the call site, then XADD it to the Redis stream."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import redis
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from . import wire
+from ._conf import RealtimeSettings, get_settings
+from ._exceptions import RedisUnavailable
+
+_dumps = functools.partial(json.dumps, cls=DjangoJSONEncoder, allow_nan=False,
+                           ensure_ascii=False, separators=(",", ":"))
+
+
+def publish(topic: str, /, *args: Any, on_commit: bool = False, **kwargs: Any) -> str | None:
+    """Publish an event to every browser subscribed to ``topic``.
+
+    ``args`` and ``kwargs`` reach subscribers exactly as given, after a JSON round trip
+    with Django's encoder (dates, decimals, UUIDs, lazy strings). Returns the event id.
+
+    With ``on_commit=True`` the event is validated now and written when the current
+    database transaction commits (never if it rolls back); the call then returns ``None``.
+
+    Raises ``TypeError``/``ValueError`` for a bad topic or payload, and
+    ``RedisUnavailable`` when Redis does not take the event within ``REDIS_TIMEOUT``.
+    """
+    conf = get_settings()
+    fields = _encode(conf, topic, args, kwargs)
+    if on_commit:
+        transaction.on_commit(functools.partial(_xadd, conf, fields))
+        return None
+    return _xadd(conf, fields)
+
+
+def publish_on_commit(topic: str, /, *args: Any, **kwargs: Any) -> None:
+    """``publish(topic, *args, on_commit=True, **kwargs)``: send once the transaction commits."""
+    publish(topic, *args, on_commit=True, **kwargs)
+
+
+def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict) -> dict[str, str]:
+    wire.check_topic(topic)
+    if not topic.startswith(conf.TOPIC_PREFIXES):
+        raise ValueError(
+            f"topic {topic!r} is not under REALTIME['TOPIC_PREFIXES'] "
+            f"({', '.join(conf.TOPIC_PREFIXES)}); add its prefix there if it is intended"
+        )
+    try:
+        fields = wire.encode_event(topic, args, kwargs, dumps=_dumps)
+    except (TypeError, ValueError) as exc:
+        # the same exception type, with the topic named: the traceback points at the caller
+        raise type(exc)(f"publish({topic!r}): {exc}") from exc
+    size = sum(len(fields.get(name, "").encode()) for name in ("args", "kwargs"))
+    if size > conf.MAX_PAYLOAD_BYTES:
+        raise ValueError(
+            f"publish({topic!r}): the payload is {size} bytes of JSON; the limit is "
+            f"REALTIME['MAX_PAYLOAD_BYTES'] = {conf.MAX_PAYLOAD_BYTES}. Publish an id and let "
+            "the browser fetch the data instead."
+        )
+    return fields
+
+
+def _xadd(conf: RealtimeSettings, fields: dict[str, str]) -> str:
+    try:
+        entry_id = _client(conf.REDIS_URL, conf.REDIS_TIMEOUT).xadd(
+            conf.STREAM, fields, maxlen=conf.STREAM_MAXLEN, approximate=True
+        )
+    except redis.RedisError as exc:
+        raise RedisUnavailable(
+            f"Redis at {conf.redis_display} did not take the event for {fields['topic']!r} "
+            f"(timeout {conf.REDIS_TIMEOUT} s): {exc}"
+        ) from exc
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+@functools.cache
+def _client(url: str, timeout: float) -> redis.Redis:
+    # One retry, on connection errors only: it replaces a pooled connection that a Redis
+    # restart closed, and cannot write an event twice (a timed-out XADD is not retried).
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        retry_on_timeout=False,
+        health_check_interval=30,
+    )

@@ -1,0 +1,203 @@
+"""The djwamp event wire format: one Redis stream entry per event (version 1).
+
+This module is the single definition of what Django (``realtime.publish``) writes and what
+the router's bridge reads. It is pure Python -- no Django, no Twisted, no Redis client -- so
+both sides import it, and docs/ref/wire-protocol.md specifies the same thing for publishers
+written in other languages (a plain ``XADD`` is enough).
+
+An entry is a flat map of string fields::
+
+    v        "1"                        required, the format version
+    topic    "public.scores"            required, a WAMP URI
+    args     '[1, "two"]'               optional, a JSON array   (default [])
+    kwargs   '{"text": "hi"}'           optional, a JSON object  (default {})
+    eligible '["12", "40"]'             optional, JSON array of WAMP authids: deliver only to them
+    exclude  '["12"]'                   optional, JSON array of WAMP authids: never deliver to them
+
+The event id is the entry's stream id (``<milliseconds>-<sequence>``), assigned by Redis;
+its millisecond part is the publish time used for the maximum-age rule. Readers reject
+entries with fields they do not know, so a newer publisher can never have a restriction
+such as ``eligible`` silently ignored by an older bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "VERSION",
+    "FIELDS",
+    "RESERVED_PREFIXES",
+    "MAX_TOPIC_LENGTH",
+    "RESERVED_KWARGS",
+    "Event",
+    "MalformedEntry",
+    "check_topic",
+    "encode_event",
+    "decode_entry",
+    "entry_timestamp_ms",
+]
+
+VERSION = 1
+FIELDS = frozenset({"v", "topic", "args", "kwargs", "eligible", "exclude"})
+
+#: URI prefixes that belong to the router and to djwamp itself; nobody publishes there.
+RESERVED_PREFIXES = ("wamp.", "crossbar.", "djwamp.")
+MAX_TOPIC_LENGTH = 255
+#: Keyword-argument names no event may carry: autobahn's Python ``publish()`` takes
+#: ``options`` for itself, so the bridge could not deliver such an event.
+RESERVED_KWARGS = frozenset({"options"})
+
+# A subset of WAMP's "loose" URIs that every router accepts: dot-separated, non-empty
+# components of letters, digits, "_" and "-".
+_TOPIC_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
+_ENTRY_ID_RE = re.compile(r"(\d+)-(\d+)")
+
+
+class MalformedEntry(ValueError):
+    """A stream entry that is not a valid version-1 event.
+
+    The message names what is wrong and never contains the payload.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event as read from the stream."""
+
+    id: str
+    topic: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    eligible: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+    @property
+    def timestamp_ms(self) -> int:
+        """When Redis accepted the event, in milliseconds since the epoch."""
+        return entry_timestamp_ms(self.id)
+
+
+def check_topic(topic: object) -> str:
+    """Return ``topic`` if it is a valid, non-reserved djwamp topic URI.
+
+    Raises ``TypeError`` for a non-string and ``ValueError`` naming the rule it breaks.
+    """
+    if not isinstance(topic, str):
+        raise TypeError(f"a topic must be a str, not {type(topic).__name__}")
+    if len(topic) > MAX_TOPIC_LENGTH:
+        raise ValueError(f"topic is {len(topic)} characters long; the limit is {MAX_TOPIC_LENGTH}")
+    if not _TOPIC_RE.fullmatch(topic):
+        raise ValueError(
+            f"invalid topic {topic!r}: use dot-separated, non-empty parts of letters, digits, "
+            "'_' and '-' (for example 'public.scores' or 'user.42.inbox')"
+        )
+    for prefix in RESERVED_PREFIXES:
+        if topic.startswith(prefix):
+            raise ValueError(f"topic {topic!r} is reserved: nothing may publish under {prefix!r}")
+    return topic
+
+
+def encode_event(
+    topic: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    eligible: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    dumps: Callable[[Any], str] = json.dumps,
+) -> dict[str, str]:
+    """Build the fields of a stream entry.
+
+    ``dumps`` turns a value into JSON text (Django passes one with its own encoder);
+    its ``TypeError``/``ValueError`` propagate to the caller unchanged.
+    """
+    check_topic(topic)
+    fields = {"v": str(VERSION), "topic": topic}
+    if args:
+        fields["args"] = dumps(list(args))
+    if kwargs:
+        reserved = RESERVED_KWARGS.intersection(kwargs)
+        if reserved:
+            raise ValueError(f"keyword argument(s) {', '.join(sorted(reserved))} cannot be published: "
+                             "the name is reserved by WAMP client libraries")
+        fields["kwargs"] = dumps(dict(kwargs))
+    for name, authids in (("eligible", eligible), ("exclude", exclude)):
+        if authids is not None:
+            fields[name] = json.dumps([_authid(name, a) for a in authids])
+    return fields
+
+
+def _authid(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{field} must list authids as non-empty strings, got {value!r}")
+    return value
+
+
+def entry_timestamp_ms(entry_id: str) -> int:
+    """The millisecond part of a stream id such as ``"1700000000000-0"``."""
+    match = _ENTRY_ID_RE.fullmatch(entry_id)
+    if match is None:
+        raise MalformedEntry(f"not a stream entry id: {entry_id[:40]!r}")
+    return int(match.group(1))
+
+
+def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes]) -> Event:
+    """Parse one stream entry, raising ``MalformedEntry`` with a payload-free reason."""
+    entry_id = _text(entry_id, "entry id")
+    entry_timestamp_ms(entry_id)
+    data = {_text(k, "field name"): _text(v, "field value") for k, v in fields.items()}
+
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        raise MalformedEntry(f"unknown field(s) {', '.join(unknown)[:80]}")
+    if data.get("v") != str(VERSION):
+        raise MalformedEntry(f"unsupported version {data.get('v', '<missing>')[:10]!r}")
+    try:
+        topic = check_topic(data.get("topic"))
+    except (TypeError, ValueError) as exc:
+        raise MalformedEntry(f"bad topic: {exc}") from None
+
+    args = _json_field(data, "args", list, [])
+    kwargs = _json_field(data, "kwargs", dict, {})
+    if RESERVED_KWARGS.intersection(kwargs):
+        raise MalformedEntry(f"kwargs use a reserved name ({', '.join(sorted(RESERVED_KWARGS))})")
+    eligible = _authids_field(data, "eligible")
+    exclude = _authids_field(data, "exclude")
+    return Event(entry_id, topic, args, kwargs, eligible, exclude)
+
+
+def _text(value: str | bytes, what: str) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedEntry(f"{what} is not UTF-8") from None
+    if isinstance(value, str):
+        return value
+    raise MalformedEntry(f"{what} has type {type(value).__name__}")
+
+
+def _json_field(data: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
+    if name not in data:
+        return default
+    try:
+        value = json.loads(data[name])
+    except ValueError:
+        raise MalformedEntry(f"{name} is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise MalformedEntry(f"{name} must be a JSON {'array' if kind is list else 'object'}")
+    return value
+
+
+def _authids_field(data: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    if name not in data:
+        return None
+    authids = _json_field(data, name, list, [])
+    if not all(isinstance(a, str) and a for a in authids):
+        raise MalformedEntry(f"{name} must be a JSON array of non-empty strings")
+    return tuple(authids)

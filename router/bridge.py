@@ -1,0 +1,242 @@
+"""The bridge: Redis stream -> WAMP publications, at least once.
+
+``StreamBridge`` is the logic (no WAMP, time injected); ``BridgeComponent`` is the
+Crossbar component that runs it with the node's backend session.
+
+Delivery rules (docs/topics/delivery.md):
+
+- an entry is acknowledged (``XACK``) only after the router accepted its publication
+  (``acknowledge=True``), or after it was dropped on purpose (malformed, too old,
+  refused by the router, trimmed away);
+- on every (re)start the bridge first claims everything its group left pending
+  (``XAUTOCLAIM``), so a crash between publish and ack delivers again, with the same id;
+- an event older than ``MAX_EVENT_AGE`` is dropped and counted, not delivered late;
+- without Redis it backs off and retries; it never gives up while the node runs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import txredisapi
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import PublishOptions
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from realtime import wire
+
+from .backend import BackendSession
+from .redis_stream import Entry, NoGroup, RedisConnection, RedisStream, RedisUnavailable
+
+__all__ = ["Backoff", "BridgeStats", "StreamBridge", "BridgeComponent"]
+
+_REDIS_DOWN = (RedisUnavailable, txredisapi.ConnectionError, ConnectionError)
+
+
+class Backoff:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to ``maximum``."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 10.0, factor: float = 2.0,
+                 jitter: float = 0.2, rand: Callable[[], float] = random.random):
+        self.initial, self.maximum, self.factor, self.jitter = initial, maximum, factor, jitter
+        self._rand = rand
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.maximum, self.initial * self.factor ** self.attempt)
+        self.attempt += 1
+        return delay * (1 + self.jitter * (2 * self._rand() - 1))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class BridgeStats:
+    delivered: int = 0
+    expired: int = 0
+    malformed: int = 0
+    refused: int = 0
+    trimmed: int = 0
+    redis_errors: int = 0
+
+
+@dataclass
+class StreamBridge:
+    """Moves events from one consumer group of the stream into the router."""
+
+    stream: RedisStream
+    #: publishes one event and fires when the router accepted it
+    publish: Callable[[wire.Event], Awaitable[object]]
+    clock: IReactorTime
+    max_age: float
+    batch_size: int = 100
+    block_ms: int = 1000
+    backoff: Backoff = field(default_factory=Backoff)
+    log: Logger = field(default_factory=Logger)
+    stats: BridgeStats = field(default_factory=BridgeStats)
+
+    def __post_init__(self) -> None:
+        self._stopping = False
+        self._sleeping: defer.Deferred | None = None
+        #: fires once the bridge has its group and has recovered pending entries
+        self.ready: defer.Deferred[None] = defer.Deferred()
+
+    async def run(self) -> None:
+        """Deliver until ``stop()``; Redis outages are waited out with backoff."""
+        while not self._stopping:
+            try:
+                await self._start()
+                while not self._stopping:
+                    await self.deliver(await self.stream.read_new(self.batch_size, self.block_ms))
+            except _REDIS_DOWN as exc:
+                if self._stopping:
+                    break
+                self.stats.redis_errors += 1
+                delay = self.backoff.next_delay()
+                self.log.warn("bridge waiting for Redis ({error}); retry in {delay:.1f} s",
+                              error=str(exc), delay=delay)
+                await self._sleep(delay)
+            except NoGroup:
+                self.log.warn("bridge: the stream or its consumer group is gone; creating it again")
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._sleeping is not None and not self._sleeping.called:
+            self._sleeping.cancel()
+
+    async def _start(self) -> None:
+        start_id = f"{self._oldest_wanted_ms()}-0"
+        if await self.stream.ensure_group(start_id):
+            self.log.info("bridge created consumer group {group} from {start}", group=self.stream.group,
+                          start=start_id)
+        await self.recover()
+        self.backoff.reset()
+        if not self.ready.called:
+            self.ready.callback(None)
+
+    async def recover(self) -> None:
+        """Deliver every entry the group left pending (a crash between publish and ack)."""
+        cursor = "0-0"
+        while True:
+            cursor, entries = await self.stream.claim(0, cursor, self.batch_size)
+            if entries:
+                self.log.info("bridge recovering {count} pending entries", count=len(entries))
+                await self.deliver(entries)
+            if cursor == "0-0":
+                return
+
+    async def deliver(self, entries: list[Entry]) -> None:
+        """Publish a batch in order, then acknowledge what is done with.
+
+        Publications go out back to back on one session (the router keeps their order);
+        a lost router connection propagates after the finished entries were acknowledged.
+        """
+        done: list[str] = []
+        events: list[wire.Event] = []
+        now_ms = int(self.clock.seconds() * 1000)
+        oldest_ms = self._oldest_wanted_ms()
+        for entry_id, fields in entries:
+            if fields is None:
+                self.stats.trimmed += 1
+                done.append(entry_id)
+                continue
+            try:
+                event = wire.decode_entry(entry_id, fields)
+            except wire.MalformedEntry as exc:
+                self.stats.malformed += 1
+                self.log.warn("bridge dropped malformed entry {id}: {reason}", id=entry_id, reason=str(exc))
+                done.append(entry_id)
+                continue
+            if event.timestamp_ms < oldest_ms:
+                self.stats.expired += 1
+                self.log.debug("bridge dropped {id} on {topic}: {age:.0f} s old", id=entry_id,
+                               topic=event.topic, age=(now_ms - event.timestamp_ms) / 1000)
+                done.append(entry_id)
+                continue
+            events.append(event)
+
+        results = await defer.DeferredList(
+            [defer.maybeDeferred(self.publish, event) for event in events], consumeErrors=True
+        )
+        lost = None
+        for event, (ok, outcome) in zip(events, results):
+            if ok:
+                self.stats.delivered += 1
+                done.append(event.id)
+            elif outcome.check(ApplicationError):
+                self.stats.refused += 1
+                self.log.warn("router refused {id} on {topic}: {error}", id=event.id, topic=event.topic,
+                              error=outcome.value.error)
+                done.append(event.id)
+            elif lost is None:
+                lost = outcome
+        await self.stream.ack(done)
+        if lost is not None:
+            lost.raiseException()
+
+    def _oldest_wanted_ms(self) -> int:
+        return max(0, int((self.clock.seconds() - self.max_age) * 1000))
+
+    async def _sleep(self, seconds: float) -> None:
+        self._sleeping = task.deferLater(self.clock, seconds, lambda: None)
+        try:
+            await self._sleeping
+        except defer.CancelledError:
+            pass
+        finally:
+            self._sleeping = None
+
+
+class BridgeComponent(BackendSession):
+    """Runs a ``StreamBridge`` for this node inside the Crossbar node."""
+
+    log = Logger()
+
+    async def onJoin(self, details) -> None:
+        from twisted.internet import reactor
+
+        from . import django_bridge
+
+        conf = django_bridge.realtime_settings()
+        if conf.REALM != self.config.realm:
+            self.log.critical("Django's REALTIME['REALM'] is {django!r} but the node serves {node!r}; "
+                              "set both from DJWAMP_REALM", django=conf.REALM, node=self.config.realm)
+            self.leave("djwamp.error.misconfigured")
+            return
+        node_id = self._node_settings.node_id
+        self._redis = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
+                                      reply_timeout=conf.REDIS_TIMEOUT + 5.0)
+        stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
+        self.bridge = StreamBridge(stream, self._publish_event, clock=reactor, max_age=conf.MAX_EVENT_AGE,
+                                   log=self.log)
+        self.bridge.ready.addCallback(lambda _: self.log.info(
+            "djwamp bridge ready: {stream} -> realm {realm} (group {group}, Redis {redis})",
+            stream=conf.STREAM, realm=self.config.realm, group=stream.group, redis=conf.redis_display))
+        self._running = defer.ensureDeferred(self.bridge.run())
+        self._running.addErrback(self._crashed)
+
+    def _publish_event(self, event: wire.Event):
+        options = PublishOptions(
+            acknowledge=True,
+            transaction_hash=event.id,
+            eligible_authid=list(event.eligible) if event.eligible is not None else None,
+            exclude_authid=list(event.exclude) if event.exclude is not None else None,
+        )
+        return self.publish(event.topic, *event.args, options=options, **event.kwargs)
+
+    def _crashed(self, failure) -> None:
+        self.log.failure("djwamp bridge stopped on an unexpected error", failure=failure)
+        if self.is_attached():
+            self.leave("djwamp.error.bridge_failed")
+
+    def onLeave(self, details) -> None:
+        bridge = getattr(self, "bridge", None)
+        if bridge is not None:
+            bridge.stop()
+            self._redis.close()
+        super().onLeave(details)

@@ -1,0 +1,90 @@
+"""`make run`: Redis (a private one unless REDIS_URL is set), Django and the Crossbar node,
+on one origin, in the foreground; Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import nodeconfig
+from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redis
+from .settings import NodeSettings, SettingsError
+
+RUN_DIR = nodeconfig.REPO_ROOT / ".run"
+DEV_REDIS_SOCKET = RUN_DIR / "redis.sock"
+
+
+def _say(message: str) -> None:
+    print(f"djwamp: {message}", flush=True)
+
+
+def _echo(name: str):
+    def echo(line: str) -> None:
+        print(f"[{name}] {line}", flush=True)
+    return echo
+
+
+def run() -> int:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
+    if not env.get("DJWAMP_BACKEND_SECRET"):
+        # per run, never written to disk: only this node's components need it
+        env["DJWAMP_BACKEND_SECRET"] = secrets.token_urlsafe(32)
+    try:
+        settings = NodeSettings.from_env(env)
+    except SettingsError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
+    env["DJWAMP_DJANGO_PORT"] = str(settings.django_port)
+
+    started: list[ManagedProcess] = []
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        if env.get("REDIS_URL"):
+            _say("using the Redis that REDIS_URL names")
+        else:
+            # On a socket in .run/, where the demo settings look when REDIS_URL is unset, so
+            # `manage.py publish` in another shell reaches it; no TCP port, not the machine's Redis.
+            _say(f"starting a private redis-server on {DEV_REDIS_SOCKET} (set REDIS_URL to use yours)")
+            started.append(start_redis(RUN_DIR / "redis", unixsocket=DEV_REDIS_SOCKET, echo=_echo("redis")))
+
+        _say(f"starting Django on 127.0.0.1:{settings.django_port} (behind the node)")
+        django = ManagedProcess(
+            "django",
+            [sys.executable, "django_site/manage.py", "runserver", f"127.0.0.1:{settings.django_port}"],
+            env=env, cwd=nodeconfig.REPO_ROOT, echo=_echo("django"),
+        )
+        started.append(django)
+        django.wait_for(r"Quit the server with", 60)
+
+        cbdir = RUN_DIR / "node"
+        nodeconfig.write(settings, cbdir)
+        _say(f"starting the Crossbar node ({cbdir}/config.json)")
+        started.append(start_crossbar(cbdir, env, echo=_echo("crossbar")))
+
+        _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
+             "- Ctrl-C stops everything")
+        while not stop.is_set():
+            for proc in started:
+                if not proc.running():
+                    _say(f"{proc.name} exited with code {proc.proc.returncode}; stopping")
+                    return 1
+            stop.wait(0.5)
+        return 0
+    except ProcessFailed as exc:
+        _say(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if started:
+            _say("stopping")
+        for proc in reversed(started):
+            proc.stop()

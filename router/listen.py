@@ -1,0 +1,33 @@
+"""A plain autobahn subscriber that prints events: what a browser would receive."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from autobahn.twisted.component import Component, run
+from autobahn.wamp.types import SubscribeOptions
+
+from .settings import NodeSettings
+
+
+def listen(topic: str, *, url: str | None = None, realm: str | None = None) -> int:
+    settings = NodeSettings.from_env()
+    component = Component(transports=url or settings.ws_url, realm=realm or settings.realm)
+
+    @component.on_join
+    async def joined(session, details):
+        def on_event(*args, details=None, **kwargs):
+            _print(json.dumps({"id": details.transaction_hash, "args": list(args), "kwargs": kwargs}))
+
+        await session.subscribe(on_event, topic, options=SubscribeOptions(details_arg="details"))
+        _print(f"listening on {topic} (Ctrl-C stops)")
+
+    run([component], log_level="warn")
+    return 0
+
+
+def _print(line: str) -> None:
+    # autobahn's run() routes sys.stdout into its logger; events go to the real stdout
+    sys.__stdout__.write(line + "\n")
+    sys.__stdout__.flush()

@@ -1,0 +1,143 @@
+"""The Crossbar node configuration, generated from ``NodeSettings``.
+
+Crossbar substitutes environment variables in only a few places (ports, ticket secrets),
+not in realm names or origin lists, so the config is rendered here from one settings object.
+``.crossbar/config.json`` is this rendering for the default settings (``make node-config``;
+a test keeps it in sync); the dev runner and the tests render into their own node directory.
+The backend secret is never written to disk: the file names the variable and Crossbar reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .settings import AUTHORIZER_URI, BACKEND_AUTHID, NodeSettings
+
+__all__ = ["REPO_ROOT", "BACKEND_SOCKET", "render", "write"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The router's private transport for the node's own components (relative to the node dir).
+BACKEND_SOCKET = "backend.sock"
+
+_ALL_ACTIONS = {"call": True, "register": True, "publish": True, "subscribe": True}
+
+
+def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
+    cbdir = Path(cbdir).resolve()
+    backend_client = {
+        "type": "rawsocket",
+        "endpoint": {"type": "unix", "path": BACKEND_SOCKET},
+        "serializer": "cbor",
+    }
+    return {
+        "$schema": "https://raw.githubusercontent.com/crossbario/crossbar/master/crossbar.json",
+        "version": 2,
+        "controller": {},
+        "workers": [
+            {
+                "type": "router",
+                "id": "router",
+                "realms": [
+                    {
+                        "name": settings.realm,
+                        "roles": [
+                            # Browsers: every action is decided by djwamp.authorize (default deny).
+                            {"name": "anonymous", "authorizer": AUTHORIZER_URI},
+                            # The node's own components and server-side clients.
+                            {
+                                "name": "backend",
+                                "permissions": [
+                                    {
+                                        "uri": "",
+                                        "match": "prefix",
+                                        "allow": _ALL_ACTIONS,
+                                        "disclose": {"caller": True, "publisher": True},
+                                        "cache": True,
+                                    }
+                                ],
+                            },
+                        ],
+                    }
+                ],
+                "transports": [
+                    {
+                        "type": "web",
+                        "id": "web",
+                        "endpoint": {"type": "tcp", "interface": settings.host, "port": settings.port},
+                        "paths": {
+                            # Pages come from Django, on the same origin as the WebSocket.
+                            "/": {"type": "reverseproxy", "host": "127.0.0.1", "port": settings.django_port},
+                            "ws": {
+                                "type": "websocket",
+                                "serializers": ["json", "msgpack", "cbor"],
+                                "options": {
+                                    "allowed_origins": list(settings.allowed_origins),
+                                    "allow_null_origin": False,
+                                    "max_message_size": 1048576,
+                                    "auto_ping_interval": 10000,
+                                    "auto_ping_timeout": 5000,
+                                },
+                                "auth": {"anonymous": {"type": "static", "role": "anonymous"}},
+                            },
+                        },
+                    },
+                    {
+                        "type": "rawsocket",
+                        "id": "backend",
+                        "endpoint": {"type": "unix", "path": BACKEND_SOCKET},
+                        "serializers": ["cbor", "json"],
+                        "auth": {
+                            "ticket": {
+                                "type": "static",
+                                "principals": {
+                                    BACKEND_AUTHID: {"ticket": "${DJWAMP_BACKEND_SECRET}", "role": "backend"}
+                                },
+                            }
+                        },
+                    },
+                ],
+            },
+            {
+                "type": "container",
+                "id": "components",
+                "options": {
+                    "pythonpath": [_relative(REPO_ROOT, cbdir), _relative(REPO_ROOT / "django_site", cbdir)],
+                    "env": {"inherit": True},
+                    # A component that stops takes the node down with it, so that a process
+                    # manager restarts everything instead of a router running without a bridge.
+                    "shutdown": "shutdown-on-any-component-stopped",
+                },
+                "components": [
+                    {
+                        "type": "class",
+                        "id": "authorizer",
+                        "classname": "router.authorize.AuthorizerComponent",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
+                    {
+                        "type": "class",
+                        "id": "bridge",
+                        "classname": "router.bridge.BridgeComponent",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
+                ],
+            },
+        ],
+    }
+
+
+def write(settings: NodeSettings, cbdir: Path) -> Path:
+    cbdir = Path(cbdir)
+    cbdir.mkdir(parents=True, exist_ok=True)
+    path = cbdir / "config.json"
+    path.write_text(json.dumps(render(settings, cbdir), indent=2) + "\n")
+    return path
+
+
+def _relative(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start)

@@ -1,0 +1,100 @@
+"""The node's settings: one frozen object built from the environment.
+
+The Crossbar config (router/nodeconfig.py), the components and the dev runner all read
+these through ``NodeSettings.from_env()``, never ``os.environ`` directly. Django-side
+settings (Redis URL, stream, limits) live in Django's ``REALTIME`` and reach the router
+through router/django_bridge.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+
+__all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI"]
+
+BACKEND_AUTHID = "backend"
+AUTHORIZER_URI = "djwamp.authorize"
+
+_NAME_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the node cannot use."""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    realm: str = "djwamp"
+    django_port: int = 8081
+    node_id: str = field(default_factory=lambda: _clean_name(socket.gethostname()))
+    allowed_origins: tuple[str, ...] = ()
+    backend_secret: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> NodeSettings:
+        env = os.environ if environ is None else environ
+        port = _port(env, "DJWAMP_PORT", 8080)
+        host = env.get("DJWAMP_HOST", "127.0.0.1")
+        realm = env.get("DJWAMP_REALM", "djwamp")
+        if not _NAME_RE.fullmatch(realm):
+            raise SettingsError(f"DJWAMP_REALM={realm!r} is not a valid realm name (e.g. 'djwamp')")
+        node_id = env.get("DJWAMP_NODE_ID") or _clean_name(socket.gethostname())
+        if not _NAME_RE.fullmatch(node_id):
+            raise SettingsError(f"DJWAMP_NODE_ID={node_id!r}: use letters, digits, '_', '-' and '.'")
+        origins = tuple(o.strip() for o in env.get("DJWAMP_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        if not origins:
+            origins = tuple(dict.fromkeys(f"http://{h}:{port}" for h in (host, "127.0.0.1", "localhost")))
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/:]+:(\d+|\*)", origin):
+                raise SettingsError(
+                    f"DJWAMP_ALLOWED_ORIGINS entry {origin!r}: write scheme://host:port "
+                    "(Crossbar needs the port, e.g. https://example.com:443)"
+                )
+        return cls(
+            host=host,
+            port=port,
+            realm=realm,
+            django_port=_port(env, "DJWAMP_DJANGO_PORT", port + 1),
+            node_id=node_id,
+            allowed_origins=origins,
+            backend_secret=env.get("DJWAMP_BACKEND_SECRET", ""),
+        )
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def require_backend_secret(self) -> str:
+        if len(self.backend_secret) < 16:
+            raise SettingsError(
+                "DJWAMP_BACKEND_SECRET must be set to a random string of at least 16 characters "
+                "(the node's components authenticate with it); `make run` generates one"
+            )
+        return self.backend_secret
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name}={port} is outside 1-65535")
+    return port
+
+
+def _clean_name(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_\-.]", "-", name).strip(".") or "node"
