@@ -4,6 +4,7 @@ on one origin, in the foreground; Ctrl-C stops all of it."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import sys
@@ -14,18 +15,24 @@ from . import nodeconfig
 from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redis
 from .settings import NodeSettings, SettingsError
 
-RUN_DIR = nodeconfig.REPO_ROOT / ".run"
-DEV_REDIS_SOCKET = RUN_DIR / "redis.sock"
 
 
 def _say(message: str) -> None:
     print(f"djwamp: {message}", flush=True)
 
 
-def _echo(name: str):
+def _echo(name: str, only: str | None = None):
+    """Print a child's lines with its name; ``only`` keeps the lines matching a pattern."""
+    wanted = re.compile(only) if only else None
+
     def echo(line: str) -> None:
-        print(f"[{name}] {line}", flush=True)
+        if wanted is None or wanted.search(line):
+            print(f"[{name}] {line}", flush=True)
     return echo
+
+
+# Crossbar logs every session at info level; a developer needs ours, warnings and errors.
+_CROSSBAR_WORTH_SHOWING = r"djwamp|bridge|router refused|[Ee]rror|Traceback|[Ww]arn|[Ff]ailed|denied|critical"
 
 
 def run() -> int:
@@ -52,8 +59,9 @@ def run() -> int:
         else:
             # On a socket in .run/, where the demo settings look when REDIS_URL is unset, so
             # `manage.py publish` in another shell reaches it; no TCP port, not the machine's Redis.
-            _say(f"starting a private redis-server on {DEV_REDIS_SOCKET} (set REDIS_URL to use yours)")
-            started.append(start_redis(RUN_DIR / "redis", unixsocket=DEV_REDIS_SOCKET, echo=_echo("redis")))
+            _say(f"starting a private redis-server on {settings.dev_redis_socket} (set REDIS_URL to use yours)")
+            started.append(start_redis(settings.run_dir / "redis", unixsocket=settings.dev_redis_socket,
+                                       log_path=settings.run_dir / "redis.log", echo=_echo("redis", r" # ")))
 
         _say(f"starting Django on 127.0.0.1:{settings.django_port} (behind the node)")
         django = ManagedProcess(
@@ -64,10 +72,12 @@ def run() -> int:
         started.append(django)
         django.wait_for(r"Quit the server with", 60)
 
-        cbdir = RUN_DIR / "node"
+        cbdir = settings.run_dir / "node"
         nodeconfig.write(settings, cbdir)
-        _say(f"starting the Crossbar node ({cbdir}/config.json)")
-        started.append(start_crossbar(cbdir, env, echo=_echo("crossbar")))
+        node_log = settings.run_dir / "node.log"
+        _say(f"starting the Crossbar node ({cbdir}/config.json; full log in {node_log})")
+        started.append(start_crossbar(cbdir, env, log_path=node_log,
+                                      echo=_echo("crossbar", _CROSSBAR_WORTH_SHOWING)))
 
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
              "- Ctrl-C stops everything")

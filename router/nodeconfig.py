@@ -14,11 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .settings import AUTHORIZER_URI, BACKEND_AUTHID, NodeSettings
+from .settings import AUTHORIZER_URI, BACKEND_AUTHID, REPO_ROOT, NodeSettings
 
 __all__ = ["REPO_ROOT", "BACKEND_SOCKET", "render", "write"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The router's private transport for the node's own components (relative to the node dir).
 BACKEND_SOCKET = "backend.sock"
 

@@ -74,6 +74,7 @@ class ManagedProcess:
             with self._changed:
                 self.lines.append(line)
                 self._changed.notify_all()
+        self.proc.stdout.close()
         with self._changed:
             self._changed.notify_all()
 

@@ -15,6 +15,7 @@ import txredisapi
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
 from twisted.internet.ssl import optionsForClientTLS
+from twisted.python.failure import Failure
 
 __all__ = [
     "Entry",
@@ -77,6 +78,20 @@ class RedisConnection:
     @property
     def connected(self) -> bool:
         return any(conn.connected for conn in self._factory.pool)
+
+    def when_connected(self) -> defer.Deferred:
+        """Fires once a connection is up. Cancelling it is safe (txredisapi's own waiter is not)."""
+        ours: defer.Deferred = defer.Deferred()
+        if self.connected:
+            ours.callback(None)
+            return ours
+
+        def settle(result):
+            if not ours.called:
+                ours.errback(result) if isinstance(result, Failure) else ours.callback(None)
+
+        self._factory.getConnection(peek=True).addBoth(settle)
+        return ours
 
     def execute(self, *args: str | int) -> defer.Deferred:
         for conn in self._factory.pool:

@@ -13,12 +13,14 @@ import re
 import socket
 from dataclasses import dataclass, field
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI"]
+__all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI", "REPO_ROOT"]
 
 BACKEND_AUTHID = "backend"
 AUTHORIZER_URI = "djwamp.authorize"
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 _NAME_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
 
 
@@ -35,6 +37,8 @@ class NodeSettings:
     node_id: str = field(default_factory=lambda: _clean_name(socket.gethostname()))
     allowed_origins: tuple[str, ...] = ()
     backend_secret: str = field(default="", repr=False)
+    #: where the dev runner keeps its node directory and its private Redis socket
+    run_dir: Path = REPO_ROOT / ".run"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NodeSettings:
@@ -64,7 +68,13 @@ class NodeSettings:
             node_id=node_id,
             allowed_origins=origins,
             backend_secret=env.get("DJWAMP_BACKEND_SECRET", ""),
+            run_dir=Path(env.get("DJWAMP_RUN_DIR") or REPO_ROOT / ".run").resolve(),
         )
+
+    @property
+    def dev_redis_socket(self) -> Path:
+        """The private Redis of `make run`; the demo settings use it when REDIS_URL is unset."""
+        return self.run_dir / "redis.sock"
 
     @property
     def public_url(self) -> str:

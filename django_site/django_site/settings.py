@@ -86,10 +86,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# REDIS_URL unset: the private Redis that `make run` keeps on a socket in its run directory
+# (never the machine's own Redis), so `manage.py publish` in another shell reaches it.
+DEV_RUN_DIR = Path(os.environ.get("DJWAMP_RUN_DIR") or BASE_DIR.parent / ".run").resolve()
+
 REALTIME = {
     "REALM": os.environ.get("DJWAMP_REALM", "djwamp"),
-    # Unset: the private Redis that `make run` keeps on a socket in .run/ (never the machine's).
-    "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{BASE_DIR.parent / '.run' / 'redis.sock'}",
+    "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{DEV_RUN_DIR / 'redis.sock'}",
     "TOPIC_PREFIXES": ["public.", "user.", "staff."],
 }
 
