@@ -62,7 +62,13 @@ class AuthorizerComponent(BackendSession):
     rules = DEFAULT_RULES
 
     async def onJoin(self, details) -> None:
-        await self.register(self.authorize, AUTHORIZER_URI)
+        try:
+            await self.register(self.authorize, AUTHORIZER_URI)
+        except Exception:
+            # without the authorizer every browser action fails: stop the node, loudly
+            self.log.failure("djwamp authorizer could not register {uri}", uri=AUTHORIZER_URI)
+            self.leave("djwamp.error.authorizer_failed")
+            return
         self.log.info("djwamp authorizer ready on {uri}", uri=AUTHORIZER_URI)
 
     def authorize(self, session: dict, uri: str, action: str, options: dict | None = None) -> dict:

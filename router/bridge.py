@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import txredisapi
 from autobahn.wamp.exception import ApplicationError
@@ -93,16 +93,22 @@ class StreamBridge:
                 await self._start()
                 while not self._stopping:
                     await self.deliver(await self.stream.read_new(self.batch_size, self.block_ms))
-            except _REDIS_DOWN as exc:
+            except NoGroup:
+                self.log.warn("bridge: the stream or its consumer group is gone; creating it again")
+            except (*_REDIS_DOWN, txredisapi.ResponseError) as exc:
+                # Down, restarting (LOADING) or refusing (e.g. WRONGTYPE): keep the node up,
+                # retry with backoff, and say so in the log.
                 if self._stopping:
                     break
                 self.stats.redis_errors += 1
                 delay = self.backoff.next_delay()
-                self.log.warn("bridge waiting for Redis ({error}); retry in {delay:.1f} s",
-                              error=str(exc), delay=delay)
+                if isinstance(exc, txredisapi.ResponseError):
+                    self.log.error("bridge: Redis answered {error}; retry in {delay:.1f} s",
+                                   error=str(exc), delay=delay)
+                else:
+                    self.log.warn("bridge waiting for Redis ({error}); retry in {delay:.1f} s",
+                                  error=str(exc), delay=delay)
                 await self._sleep(delay)
-            except NoGroup:
-                self.log.warn("bridge: the stream or its consumer group is gone; creating it again")
 
     def stop(self) -> None:
         self._stopping = True
@@ -196,29 +202,41 @@ class BridgeComponent(BackendSession):
     """Runs a ``StreamBridge`` for this node inside the Crossbar node."""
 
     log = Logger()
+    STATS_INTERVAL = 60.0
 
     async def onJoin(self, details) -> None:
+        try:
+            await self._start_bridge()
+        except Exception:
+            # Crossbar only logs an exception from onJoin; leaving stops the node instead of
+            # leaving a router that silently delivers nothing.
+            self.log.failure("djwamp bridge could not start")
+            self.leave("djwamp.error.bridge_failed")
+
+    async def _start_bridge(self) -> None:
         from twisted.internet import reactor
 
         from . import django_bridge
 
         conf = django_bridge.realtime_settings()
         if conf.REALM != self.config.realm:
-            self.log.critical("Django's REALTIME['REALM'] is {django!r} but the node serves {node!r}; "
-                              "set both from DJWAMP_REALM", django=conf.REALM, node=self.config.realm)
-            self.leave("djwamp.error.misconfigured")
-            return
+            raise ValueError(f"Django's REALTIME['REALM'] is {conf.REALM!r} but the node serves "
+                             f"{self.config.realm!r}; set both from DJWAMP_REALM")
         node_id = self._node_settings.node_id
         self._redis = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
         stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
         self.bridge = StreamBridge(stream, self._publish_event, clock=reactor, max_age=conf.MAX_EVENT_AGE,
                                    log=self.log)
+        await self.register(self._stats, f"djwamp.bridge.{node_id}.stats")
         self.bridge.ready.addCallback(lambda _: self.log.info(
             "djwamp bridge ready: {stream} -> realm {realm} (group {group}, Redis {redis})",
             stream=conf.STREAM, realm=self.config.realm, group=stream.group, redis=conf.redis_display))
         self._running = defer.ensureDeferred(self.bridge.run())
         self._running.addErrback(self._crashed)
+        self._reporting = task.LoopingCall(self._report)
+        self._reporting.clock = reactor
+        self._reporting.start(self.STATS_INTERVAL, now=False)
 
     def _publish_event(self, event: wire.Event):
         options = PublishOptions(
@@ -229,12 +247,23 @@ class BridgeComponent(BackendSession):
         )
         return self.publish(event.topic, *event.args, options=options, **event.kwargs)
 
+    def _stats(self) -> dict[str, int]:
+        return asdict(self.bridge.stats)
+
+    def _report(self) -> None:
+        stats = self._stats()
+        if stats != getattr(self, "_reported", None):
+            self._reported = stats
+            self.log.info("bridge stats: {stats}", stats=stats)
+
     def _crashed(self, failure) -> None:
         self.log.failure("djwamp bridge stopped on an unexpected error", failure=failure)
         if self.is_attached():
             self.leave("djwamp.error.bridge_failed")
 
     def onLeave(self, details) -> None:
+        if getattr(self, "_reporting", None) is not None and self._reporting.running:
+            self._reporting.stop()
         bridge = getattr(self, "bridge", None)
         if bridge is not None:
             bridge.stop()

@@ -53,13 +53,11 @@ class Problem:
 
 
 def redact_url(url: str) -> str:
+    """``url`` with any user and password replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"***@{host}").geturl()
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _positive_number(value: object) -> bool:
@@ -83,7 +81,7 @@ def _topic_prefix(value: object) -> bool:
 
 
 _VALIDATORS = {
-    "REALM": (_uri, "a realm name such as 'djwamp'"),
+    "REALM": (wire.is_valid_uri, "a realm name such as 'djwamp'"),
     "REDIS_URL": (lambda v: isinstance(v, str) and urlsplit(v).scheme in {"redis", "rediss", "unix"},
                   "a redis://, rediss:// or unix:// URL"),
     "REDIS_TIMEOUT": (_positive_number, "a number of seconds greater than 0"),
@@ -108,8 +106,8 @@ def find_problems(value: object) -> list[Problem]:
         problems.append(Problem("realtime.E002", f"REALTIME has an unknown key {key!r}.", hint))
     for key, (is_valid, expected) in _VALIDATORS.items():
         if key in value and not is_valid(value[key]):
-            problems.append(Problem("realtime.E003", f"REALTIME[{key!r}] is {value[key]!r}.",
-                                    f"Use {expected}."))
+            shown = redact_url(value[key]) if key == "REDIS_URL" and isinstance(value[key], str) else value[key]
+            problems.append(Problem("realtime.E003", f"REALTIME[{key!r}] is {shown!r}.", f"Use {expected}."))
     return problems
 
 

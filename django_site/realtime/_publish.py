@@ -32,6 +32,9 @@ def publish(topic: str, /, *args: Any, on_commit: bool = False, **kwargs: Any) -
     Raises ``TypeError``/``ValueError`` for a bad topic or payload, and
     ``RedisUnavailable`` when Redis does not take the event within ``REDIS_TIMEOUT``.
     """
+    if not isinstance(on_commit, bool):
+        raise TypeError(f"publish(on_commit=...) takes True or False, not {on_commit!r} "
+                        "(a payload keyword argument cannot be named on_commit)")
     conf = get_settings()
     fields = _encode(conf, topic, args, kwargs)
     if on_commit:
@@ -54,10 +57,11 @@ def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict) ->
         )
     try:
         fields = wire.encode_event(topic, args, kwargs, dumps=_dumps)
+        size = sum(len(fields.get(name, "").encode()) for name in ("args", "kwargs"))
     except (TypeError, ValueError) as exc:
-        # the same exception type, with the topic named: the traceback points at the caller
-        raise type(exc)(f"publish({topic!r}): {exc}") from exc
-    size = sum(len(fields.get(name, "").encode()) for name in ("args", "kwargs"))
+        # TypeError or ValueError (a lone surrogate: UnicodeEncodeError) with the topic named
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(f"publish({topic!r}): {exc}") from exc
     if size > conf.MAX_PAYLOAD_BYTES:
         raise ValueError(
             f"publish({topic!r}): the payload is {size} bytes of JSON; the limit is "

@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "MalformedEntry",
     "check_topic",
+    "is_valid_uri",
     "encode_event",
     "decode_entry",
     "entry_timestamp_ms",
@@ -82,6 +83,11 @@ class Event:
         return entry_timestamp_ms(self.id)
 
 
+def is_valid_uri(value: object) -> bool:
+    """True for a URI made of the characters djwamp allows (no reserved-prefix rule)."""
+    return isinstance(value, str) and len(value) <= MAX_TOPIC_LENGTH and _TOPIC_RE.fullmatch(value) is not None
+
+
 def check_topic(topic: object) -> str:
     """Return ``topic`` if it is a valid, non-reserved djwamp topic URI.
 
@@ -97,7 +103,7 @@ def check_topic(topic: object) -> str:
             "'_' and '-' (for example 'public.scores' or 'user.42.inbox')"
         )
     for prefix in RESERVED_PREFIXES:
-        if topic.startswith(prefix):
+        if topic.startswith(prefix) or topic == prefix[:-1]:
             raise ValueError(f"topic {topic!r} is reserved: nothing may publish under {prefix!r}")
     return topic
 
@@ -127,6 +133,8 @@ def encode_event(
                              "the name is reserved by WAMP client libraries")
         fields["kwargs"] = dumps(dict(kwargs))
     for name, authids in (("eligible", eligible), ("exclude", exclude)):
+        if isinstance(authids, (str, bytes)):
+            raise TypeError(f"{name} must be a list of authids, not a single {type(authids).__name__}")
         if authids is not None:
             fields[name] = json.dumps([_authid(name, a) for a in authids])
     return fields
@@ -186,12 +194,17 @@ def _json_field(data: Mapping[str, str], name: str, kind: type, default: Any) ->
     if name not in data:
         return default
     try:
-        value = json.loads(data[name])
-    except ValueError:
+        value = json.loads(data[name], parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        # RecursionError: absurdly deep nesting must not stop the bridge
         raise MalformedEntry(f"{name} is not valid JSON") from None
     if not isinstance(value, kind):
         raise MalformedEntry(f"{name} must be a JSON {'array' if kind is list else 'object'}")
     return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _authids_field(data: Mapping[str, str], name: str) -> tuple[str, ...] | None:

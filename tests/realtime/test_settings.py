@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from realtime._conf import get_settings
+from realtime._conf import find_problems, get_settings
 from realtime.checks import check_settings
 
 EXPECTED_DEFAULTS = {
@@ -219,7 +219,7 @@ def test_get_settings_raises_improperly_configured_naming_the_first_problem(sett
 def test_publish_with_bad_settings_raises_improperly_configured(settings):
     from realtime import publish
 
-    settings.REALTIME = {"STREAM_MAXLEN": "10"}
+    settings.REALTIME = {**settings.REALTIME, "STREAM_MAXLEN": "10"}
     with pytest.raises(ImproperlyConfigured, match="STREAM_MAXLEN"):
         publish("public.x", 1)
 
@@ -257,3 +257,9 @@ def test_other_settings_changes_do_not_reset_realtime(settings):
     first = get_settings()
     settings.DEBUG = not settings.DEBUG
     assert get_settings() is first
+
+
+@pytest.mark.parametrize("prefix", ["wamp.", "crossbar.", "djwamp."])
+def test_topic_prefixes_cannot_name_a_reserved_prefix(prefix):
+    problems = find_problems({"TOPIC_PREFIXES": ["public.", prefix]})
+    assert [p.id for p in problems] == ["realtime.E003"]

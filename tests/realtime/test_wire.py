@@ -194,12 +194,20 @@ def test_decode_unknown_field_names_are_truncated():
     assert len(str(info.value)) < 150
 
 
-@pytest.mark.xfail(raises=RecursionError, strict=True,
-                   reason="BUG: wire._json_field catches ValueError only; deeply nested JSON raises "
-                          "RecursionError out of decode_entry (the bridge catches MalformedEntry only)")
 def test_decode_rejects_deeply_nested_json_as_malformed():
     with pytest.raises(MalformedEntry):
         decode_entry(ENTRY_ID, _entry(args="[" * 100_000))
+
+
+def test_decode_rejects_nan_and_infinity_which_are_not_json():
+    for text in ("[NaN]", "[Infinity]", '{"x": -Infinity}'):
+        with pytest.raises(MalformedEntry):
+            decode_entry(ENTRY_ID, _entry(args=text) if text.startswith("[") else _entry(kwargs=text))
+
+
+def test_encode_refuses_a_single_string_as_the_authid_list():
+    with pytest.raises(TypeError, match="list of authids"):
+        encode_event("public.x", eligible="12")
 
 
 # --- entry ids and timestamps ---------------------------------------------------------------

@@ -25,6 +25,8 @@ class Command(BaseCommand):
         kwargs = {} if kwargs_json is None else _parse("--kwargs", kwargs_json)
         if not isinstance(kwargs, dict):
             raise CommandError("--kwargs must be a JSON object, e.g. '{\"text\": \"hi\"}'")
+        if "on_commit" in kwargs:
+            raise CommandError("--kwargs cannot contain 'on_commit': publish() takes that name for itself")
         try:
             event_id = publish(topic, *args, **kwargs)
         except (TypeError, ValueError, RealtimeError) as exc:
