@@ -8,12 +8,11 @@ PIP    := $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench check-config node-config system-deps clean help
+.PHONY: run test node-config system-deps clean help
 
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
 	@echo "make test   - install what the tests need, then run every test"
-	@echo "make bench  - run the benchmarks (slow; not part of make test)"
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -35,15 +34,13 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-run: $(VENV)/.installed-router system-deps
+# redis-server is needed only for the private Redis, i.e. when REDIS_URL is not set
+run: $(VENV)/.installed-router $(if $(REDIS_URL),,system-deps)
 	$(PY) django_site/manage.py migrate --noinput
 	$(PY) -m router run
 
 test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
-
-bench: $(VENV)/.installed-test system-deps
-	$(PY) -m pytest -m bench -p no:randomly bench $(PYTEST_ARGS)
 
 # Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).
 node-config: $(VENV)/.installed-router

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
 import txredisapi
-from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.exception import ApplicationError, TransportLost
 from autobahn.wamp.types import PublishOptions
-from twisted.internet import defer, task
+from twisted.internet import defer, task, threads
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -62,6 +62,7 @@ class BridgeStats:
     malformed: int = 0
     refused: int = 0
     trimmed: int = 0
+    unaddressed: int = 0
     redis_errors: int = 0
 
 
@@ -74,6 +75,7 @@ class StreamBridge:
     publish: Callable[[wire.Event], Awaitable[object]]
     clock: IReactorTime
     max_age: float
+    max_payload_bytes: int | None = None
     batch_size: int = 100
     block_ms: int = 1000
     backoff: Backoff = field(default_factory=Backoff)
@@ -152,7 +154,7 @@ class StreamBridge:
                 done.append(entry_id)
                 continue
             try:
-                event = wire.decode_entry(entry_id, fields)
+                event = wire.decode_entry(entry_id, fields, max_payload_bytes=self.max_payload_bytes)
             except wire.MalformedEntry as exc:
                 self.stats.malformed += 1
                 self.log.warn("bridge dropped malformed entry {id}: {reason}", id=entry_id, reason=str(exc))
@@ -162,6 +164,11 @@ class StreamBridge:
                 self.stats.expired += 1
                 self.log.debug("bridge dropped {id} on {topic}: {age:.0f} s old", id=entry_id,
                                topic=event.topic, age=(now_ms - event.timestamp_ms) / 1000)
+                done.append(entry_id)
+                continue
+            if event.eligible is not None and not event.eligible:
+                # nobody is eligible; WAMP would read an empty list as "no restriction"
+                self.stats.unaddressed += 1
                 done.append(entry_id)
                 continue
             events.append(event)
@@ -218,7 +225,7 @@ class BridgeComponent(BackendSession):
 
         from . import django_bridge
 
-        conf = django_bridge.realtime_settings()
+        conf = await threads.deferToThread(django_bridge.realtime_settings)
         if conf.REALM != self.config.realm:
             raise ValueError(f"Django's REALTIME['REALM'] is {conf.REALM!r} but the node serves "
                              f"{self.config.realm!r}; set both from DJWAMP_REALM")
@@ -227,7 +234,7 @@ class BridgeComponent(BackendSession):
                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
         stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
         self.bridge = StreamBridge(stream, self._publish_event, clock=reactor, max_age=conf.MAX_EVENT_AGE,
-                                   log=self.log)
+                                   max_payload_bytes=conf.MAX_PAYLOAD_BYTES, log=self.log)
         await self.register(self._stats, f"djwamp.bridge.{node_id}.stats")
         self.bridge.ready.addCallback(lambda _: self.log.info(
             "djwamp bridge ready: {stream} -> realm {realm} (group {group}, Redis {redis})",
@@ -245,7 +252,14 @@ class BridgeComponent(BackendSession):
             eligible_authid=list(event.eligible) if event.eligible is not None else None,
             exclude_authid=list(event.exclude) if event.exclude is not None else None,
         )
-        return self.publish(event.topic, *event.args, options=options, **event.kwargs)
+        try:
+            return self.publish(event.topic, *event.args, options=options, **event.kwargs)
+        except TransportLost:
+            raise
+        except Exception as exc:
+            # autobahn refused the message itself: the event can never be sent, so it is
+            # refused like a router refusal (acknowledged, counted), not retried forever
+            return defer.fail(ApplicationError("djwamp.error.invalid_event", type(exc).__name__))
 
     def _stats(self) -> dict[str, int]:
         return asdict(self.bridge.stats)

@@ -17,10 +17,11 @@ def listen(topic: str, *, url: str | None = None, realm: str | None = None) -> i
 
     @component.on_join
     async def joined(session, details):
-        def on_event(*args, details=None, **kwargs):
-            _print(json.dumps({"id": details.transaction_hash, "args": list(args), "kwargs": kwargs}))
+        def on_event(*args, _djwamp_details=None, **kwargs):
+            _print(json.dumps({"id": _djwamp_details.transaction_hash, "args": list(args), "kwargs": kwargs}))
 
-        await session.subscribe(on_event, topic, options=SubscribeOptions(details_arg="details"))
+        # details under a name no event's keyword arguments will use
+        await session.subscribe(on_event, topic, options=SubscribeOptions(details_arg="_djwamp_details"))
         _print(f"listening on {topic} (Ctrl-C stops)")
 
     run([component], log_level="warn")

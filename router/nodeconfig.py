@@ -53,7 +53,8 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                                         "uri": "",
                                         "match": "prefix",
                                         "allow": _ALL_ACTIONS,
-                                        "disclose": {"caller": True, "publisher": True},
+                                        # browsers never learn the bridge's session or role
+                                        "disclose": {"caller": False, "publisher": False},
                                         "cache": True,
                                     }
                                 ],
@@ -65,7 +66,7 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                     {
                         "type": "web",
                         "id": "web",
-                        "endpoint": {"type": "tcp", "interface": settings.host, "port": settings.port},
+                        "endpoint": {"type": "tcp", "interface": settings.bind, "port": settings.port},
                         "paths": {
                             # Pages come from Django, on the same origin as the WebSocket.
                             "/": {"type": "reverseproxy", "host": "127.0.0.1", "port": settings.django_port},

@@ -31,6 +31,8 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class NodeSettings:
     host: str = "127.0.0.1"
+    #: the interface the node listens on (DJWAMP_BIND, default: DJWAMP_HOST)
+    bind: str = "127.0.0.1"
     port: int = 8080
     realm: str = "djwamp"
     django_port: int = 8081
@@ -62,6 +64,7 @@ class NodeSettings:
                 )
         return cls(
             host=host,
+            bind=env.get("DJWAMP_BIND") or host,
             port=port,
             realm=realm,
             django_port=_port(env, "DJWAMP_DJANGO_PORT", port + 1),

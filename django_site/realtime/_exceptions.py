@@ -6,7 +6,8 @@ class RealtimeError(Exception):
 
 
 class RedisUnavailable(RealtimeError, ConnectionError):
-    """Redis did not accept an event within ``REALTIME["REDIS_TIMEOUT"]``.
+    """Redis did not confirm an event within ``REALTIME["REDIS_TIMEOUT"]``.
 
-    The event was not published. The message names the server (never its password).
+    When the connection failed the event was not written; when Redis took the command but
+    its reply timed out, it may have been. The message names the server, never its password.
     """

@@ -49,9 +49,9 @@ FIELDS = frozenset({"v", "topic", "args", "kwargs", "eligible", "exclude"})
 #: URI prefixes that belong to the router and to djwamp itself; nobody publishes there.
 RESERVED_PREFIXES = ("wamp.", "crossbar.", "djwamp.")
 MAX_TOPIC_LENGTH = 255
-#: Keyword-argument names no event may carry: autobahn's Python ``publish()`` takes
-#: ``options`` for itself, so the bridge could not deliver such an event.
-RESERVED_KWARGS = frozenset({"options"})
+#: Keyword-argument names no event may carry: autobahn's Python ``publish(topic, *args,
+#: options=..., **kwargs)`` takes these for itself, so the bridge could not deliver them.
+RESERVED_KWARGS = frozenset({"options", "topic"})
 
 # A subset of WAMP's "loose" URIs that every router accepts: dot-separated, non-empty
 # components of letters, digits, "_" and "-".
@@ -154,11 +154,20 @@ def entry_timestamp_ms(entry_id: str) -> int:
     return int(match.group(1))
 
 
-def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes]) -> Event:
-    """Parse one stream entry, raising ``MalformedEntry`` with a payload-free reason."""
+def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes], *,
+                 max_payload_bytes: int | None = None) -> Event:
+    """Parse one stream entry, raising ``MalformedEntry`` with a payload-free reason.
+
+    ``max_payload_bytes`` applies the publisher's size limit to entries written by other
+    languages too (args and kwargs together, as UTF-8).
+    """
     entry_id = _text(entry_id, "entry id")
     entry_timestamp_ms(entry_id)
     data = {_text(k, "field name"): _text(v, "field value") for k, v in fields.items()}
+    if max_payload_bytes is not None:
+        size = sum(len(data.get(name, "").encode("utf-8", "surrogatepass")) for name in ("args", "kwargs"))
+        if size > max_payload_bytes:
+            raise MalformedEntry(f"payload is {size} bytes; the limit is {max_payload_bytes}")
 
     unknown = sorted(set(data) - FIELDS)
     if unknown:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import SubscribeOptions
 
 from realtime import publish
 from tests.wamp import EventCollector, connect_ws, sleep
@@ -123,3 +124,31 @@ def _ack():
     from autobahn.wamp.types import PublishOptions
 
     return PublishOptions(acknowledge=True)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_event_autobahn_cannot_send_is_refused_and_the_node_keeps_delivering(
+        crossbar_node, realtime_redis, topic):
+    # another language wrote kwargs that collide with autobahn's publish(topic, ...) signature
+    session = await connect_ws(crossbar_node.ws_url, crossbar_node.realm)
+    events = EventCollector()
+    await events.subscribe(session, topic)
+    realtime_redis.client().xadd("djwamp:events", {"v": "1", "topic": topic, "kwargs": '{"topic": "x"}'})
+    after = publish(topic, "after")
+    assert await events.wait_for(1) == [(after, ["after"], {})]
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscribers_do_not_learn_who_published(crossbar_node, realtime_redis, topic):
+    session = await connect_ws(crossbar_node.ws_url, crossbar_node.realm)
+    seen = []
+    await session.subscribe(lambda *a, details=None, **k: seen.append(details), topic,
+                            options=SubscribeOptions(details_arg="details"))
+    publish(topic, "x")
+    events = EventCollector()
+    await events.subscribe(session, topic)
+    publish(topic, "y")
+    await events.wait_for(1)
+    assert seen and all(d.publisher is None and d.publisher_authid is None for d in seen)
+    session.leave()

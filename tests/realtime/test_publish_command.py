@@ -57,10 +57,10 @@ def test_publish_command_kwargs_option_sends_kwargs(stream):
 
 
 def test_publish_command_sends_json_and_kwargs_together(stream):
-    _run("user.42.inbox", '{"text": "hi"}', "--kwargs", '{"n": 1, "topic": "x"}')
+    _run("user.42.inbox", '{"text": "hi"}', "--kwargs", '{"n": 1, "text": "x"}')
 
     event = stream.only_event()
-    assert (event.topic, event.args, event.kwargs) == ("user.42.inbox", [{"text": "hi"}], {"n": 1, "topic": "x"})
+    assert (event.topic, event.args, event.kwargs) == ("user.42.inbox", [{"text": "hi"}], {"n": 1, "text": "x"})
 
 
 def test_publish_command_rejects_bad_json_with_a_clear_message(stream):

@@ -265,3 +265,30 @@ def test_backoff_grows_to_its_maximum_with_bounded_jitter_and_resets():
     assert backoff.next_delay() == 0.5
     low, high = Backoff(rand=lambda: 0.0), Backoff(rand=lambda: 1.0)
     assert low.next_delay() == pytest.approx(0.4) and high.next_delay() == pytest.approx(0.6)
+
+
+@pytest_twisted.ensureDeferred
+async def test_event_addressed_to_an_empty_user_list_reaches_nobody(client, make_stream, stream_key):
+    # WAMP reads an empty eligible list as "no restriction": the bridge must not publish it
+    stream = make_stream()
+    router = Router()
+    bridge = make_bridge(stream, router)
+    await stream.ensure_group("0-0")
+    client.xadd(stream_key, wire.encode_event("public.t", ["private"], eligible=[]))
+    await bridge.deliver(await stream.read_new(10, 50))
+    assert router.published == []
+    assert bridge.stats.unaddressed == 1
+    assert pending(client, stream_key) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_oversized_entry_from_another_language_is_dropped_as_malformed(client, make_stream, stream_key):
+    stream = make_stream()
+    router = Router()
+    bridge = make_bridge(stream, router, max_payload_bytes=1000)
+    await stream.ensure_group("0-0")
+    client.xadd(stream_key, {"v": "1", "topic": "public.t", "args": '["' + "x" * 2000 + '"]'})
+    ok = add(client, stream_key, "public.t", "small")
+    await bridge.deliver(await stream.read_new(10, 50))
+    assert [e.id for e in router.published] == [ok]
+    assert bridge.stats.malformed == 1
