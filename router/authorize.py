@@ -1,81 +1,62 @@
-"""The dynamic authorizer: decides what browser sessions may do. Default deny.
+"""The dynamic authorizer: decides what browser sessions may do, from REALTIME["RULES"].
 
-Until rules come from Django settings, the built-in rule lets every browser role subscribe
-to topics under ``public.``; nothing else is allowed. ``wamp.*`` and ``crossbar.*`` (the
-meta API, which carries other users' transport details) are refused whatever a rule says.
+Default deny. A rule that depends only on the role and the URI is answered at once (and
+Crossbar may cache it); one that needs the user -- ``{user}`` in the URI, a Django
+permission, a check function -- is answered per session, with the ORM work in the Django
+thread pool, and never cached (Crossbar's cache is per role, not per user).
+``wamp.*``, ``crossbar.*`` and ``djwamp.*`` stay closed to browsers whatever a rule says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-
+from twisted.internet import threads
 from twisted.logger import Logger
 
+from realtime import errors
+
+from . import django_bridge
 from .backend import BackendSession
 from .settings import AUTHORIZER_URI
 
-__all__ = ["ACTIONS", "TopicRule", "TopicRules", "DEFAULT_RULES", "AuthorizerComponent"]
-
-ACTIONS = frozenset({"subscribe", "publish", "call", "register"})
-_ROUTER_PREFIXES = ("wamp.", "crossbar.")
-
-
-@dataclass(frozen=True)
-class TopicRule:
-    """Allow ``actions`` on URIs starting with ``prefix`` to sessions with one of ``roles``."""
-
-    prefix: str
-    actions: frozenset[str]
-    roles: frozenset[str]
-
-    def __post_init__(self) -> None:
-        unknown = self.actions - ACTIONS
-        if unknown:
-            raise ValueError(f"unknown action(s) {sorted(unknown)}; use {sorted(ACTIONS)}")
-        if not self.prefix.endswith("."):
-            raise ValueError(f"a rule prefix ends with '.', got {self.prefix!r}")
-
-    def allows(self, role: str, uri: str, action: str) -> bool:
-        return action in self.actions and role in self.roles and uri.startswith(self.prefix)
-
-
-class TopicRules:
-    def __init__(self, rules: Iterable[TopicRule]):
-        self.rules = tuple(rules)
-
-    def allows(self, role: str, uri: str, action: str) -> bool:
-        if uri.startswith(_ROUTER_PREFIXES):
-            return False
-        return any(rule.allows(role, uri, action) for rule in self.rules)
-
-
-DEFAULT_RULES = TopicRules([
-    TopicRule("public.", frozenset({"subscribe"}), frozenset({"anonymous", "user", "staff"})),
-])
+__all__ = ["AuthorizerComponent"]
 
 
 class AuthorizerComponent(BackendSession):
     """Registers ``djwamp.authorize`` for the router's browser roles."""
 
     log = Logger()
-    rules = DEFAULT_RULES
 
     async def onJoin(self, details) -> None:
         try:
+            conf = await threads.deferToThread(django_bridge.realtime_settings)
+            self.rules = conf.rules
+            self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-authorize")
             await self.register(self.authorize, AUTHORIZER_URI)
         except Exception:
             # without the authorizer every browser action fails: stop the node, loudly
-            self.log.failure("djwamp authorizer could not register {uri}", uri=AUTHORIZER_URI)
-            self.leave("djwamp.error.authorizer_failed")
+            self.log.failure("djwamp authorizer could not start")
+            self.leave(errors.COMPONENT_FAILED)
             return
-        self.log.info("djwamp authorizer ready on {uri}", uri=AUTHORIZER_URI)
+        self.log.info("djwamp authorizer ready on {uri} ({count} rules)", uri=AUTHORIZER_URI,
+                      count=len(self.rules.rules))
 
-    def authorize(self, session: dict, uri: str, action: str, options: dict | None = None) -> dict:
-        allowed = self.rules.allows(session.get("authrole", ""), uri, action)
+    async def authorize(self, session: dict, uri: str, action: str, options: dict | None = None) -> dict:
+        role, authid = session.get("authrole", ""), session.get("authid")
+        match = (options or {}).get("match", "exact")
+        verdict = self.rules.decide(role, authid, uri, action, match)
+        allowed = verdict.allow
+        if not allowed and verdict.pending:
+            try:
+                allowed = await self.pool.run(django_bridge.user_passes, authid, verdict.pending, uri, action)
+            except Exception:
+                self.log.failure("authorization check failed; denying {action} on {uri}", action=action, uri=uri)
+                allowed = False
         if not allowed:
-            self.log.debug("denied {action} on {uri} to role {role}", action=action, uri=uri,
-                           role=session.get("authrole"))
-        # These decisions depend on role and URI only, so Crossbar may cache them (its cache
-        # is keyed by role and URI, never by user: user-dependent rules must not set cache).
-        return {"allow": allowed, "cache": True, "disclose": False}
+            self.log.debug("denied {action} on {uri} ({match}) to {role} {authid}", action=action, uri=uri,
+                           match=match, role=role, authid=authid)
+        return {
+            "allow": allowed,
+            "cache": verdict.cacheable,
+            # procedures run as the caller: they must learn who calls (issue: RPC)
+            "disclose": action == "call",
+        }

@@ -27,8 +27,9 @@ from twisted.internet import defer, task, threads
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from realtime import wire
+from realtime import errors, wire
 
+from .auth import REVOKE_URI
 from .backend import BackendSession
 from .redis_stream import Entry, NoGroup, RedisConnection, RedisStream, RedisUnavailable
 
@@ -63,6 +64,7 @@ class BridgeStats:
     refused: int = 0
     trimmed: int = 0
     unaddressed: int = 0
+    revocations: int = 0
     redis_errors: int = 0
 
 
@@ -71,8 +73,8 @@ class StreamBridge:
     """Moves events from one consumer group of the stream into the router."""
 
     stream: RedisStream
-    #: publishes one event and fires when the router accepted it
-    publish: Callable[[wire.Event], Awaitable[object]]
+    #: publishes one event (or carries out one control entry); fires when the router accepted it
+    publish: Callable[[wire.Event | wire.Control], Awaitable[object]]
     clock: IReactorTime
     max_age: float
     max_payload_bytes: int | None = None
@@ -145,7 +147,7 @@ class StreamBridge:
         a lost router connection propagates after the finished entries were acknowledged.
         """
         done: list[str] = []
-        events: list[wire.Event] = []
+        events: list[wire.Event | wire.Control] = []
         now_ms = int(self.clock.seconds() * 1000)
         oldest_ms = self._oldest_wanted_ms()
         for entry_id, fields in entries:
@@ -159,6 +161,10 @@ class StreamBridge:
                 self.stats.malformed += 1
                 self.log.warn("bridge dropped malformed entry {id}: {reason}", id=entry_id, reason=str(exc))
                 done.append(entry_id)
+                continue
+            if isinstance(event, wire.Control):
+                # revocations are never too old: a late kill is still a kill
+                events.append(event)
                 continue
             if event.timestamp_ms < oldest_ms:
                 self.stats.expired += 1
@@ -179,11 +185,15 @@ class StreamBridge:
         lost = None
         for event, (ok, outcome) in zip(events, results):
             if ok:
-                self.stats.delivered += 1
+                if isinstance(event, wire.Control):
+                    self.stats.revocations += 1
+                else:
+                    self.stats.delivered += 1
                 done.append(event.id)
             elif outcome.check(ApplicationError):
                 self.stats.refused += 1
-                self.log.warn("router refused {id} on {topic}: {error}", id=event.id, topic=event.topic,
+                self.log.warn("router refused {id} ({what}): {error}", id=event.id,
+                              what=getattr(event, "topic", None) or getattr(event, "action", "?"),
                               error=outcome.value.error)
                 done.append(event.id)
             elif lost is None:
@@ -218,7 +228,7 @@ class BridgeComponent(BackendSession):
             # Crossbar only logs an exception from onJoin; leaving stops the node instead of
             # leaving a router that silently delivers nothing.
             self.log.failure("djwamp bridge could not start")
-            self.leave("djwamp.error.bridge_failed")
+            self.leave(errors.COMPONENT_FAILED)
 
     async def _start_bridge(self) -> None:
         from twisted.internet import reactor
@@ -233,7 +243,7 @@ class BridgeComponent(BackendSession):
         self._redis = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
         stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
-        self.bridge = StreamBridge(stream, self._publish_event, clock=reactor, max_age=conf.MAX_EVENT_AGE,
+        self.bridge = StreamBridge(stream, self._deliver, clock=reactor, max_age=conf.MAX_EVENT_AGE,
                                    max_payload_bytes=conf.MAX_PAYLOAD_BYTES, log=self.log)
         await self.register(self._stats, f"djwamp.bridge.{node_id}.stats")
         self.bridge.ready.addCallback(lambda _: self.log.info(
@@ -244,6 +254,11 @@ class BridgeComponent(BackendSession):
         self._reporting = task.LoopingCall(self._report)
         self._reporting.clock = reactor
         self._reporting.start(self.STATS_INTERVAL, now=False)
+
+    def _deliver(self, item: wire.Event | wire.Control):
+        if isinstance(item, wire.Control):
+            return self.call(REVOKE_URI, item.action, item.authid, item.session)
+        return self._publish_event(item)
 
     def _publish_event(self, event: wire.Event):
         options = PublishOptions(
@@ -259,7 +274,7 @@ class BridgeComponent(BackendSession):
         except Exception as exc:
             # autobahn refused the message itself: the event can never be sent, so it is
             # refused like a router refusal (acknowledged, counted), not retried forever
-            return defer.fail(ApplicationError("djwamp.error.invalid_event", type(exc).__name__))
+            return defer.fail(ApplicationError(errors.INVALID_EVENT, type(exc).__name__))
 
     def _stats(self) -> dict[str, int]:
         return asdict(self.bridge.stats)
@@ -273,7 +288,7 @@ class BridgeComponent(BackendSession):
     def _crashed(self, failure) -> None:
         self.log.failure("djwamp bridge stopped on an unexpected error", failure=failure)
         if self.is_attached():
-            self.leave("djwamp.error.bridge_failed")
+            self.leave(errors.COMPONENT_FAILED)
 
     def onLeave(self, details) -> None:
         if getattr(self, "_reporting", None) is not None and self._reporting.running:

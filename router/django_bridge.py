@@ -2,14 +2,16 @@
 
 Sets Django up once per process and runs ORM/session work in a dedicated, bounded thread
 pool, closing stale database connections around each call, so the reactor thread never
-blocks on the database. Nothing else in router/ imports Django.
+blocks on the database. Nothing else in router/ imports Django or the realtime app's
+Django-dependent modules (``realtime.wire`` and ``realtime.errors`` are pure and shared).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.internet import reactor as default_reactor
@@ -17,11 +19,21 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-__all__ = ["setup", "realtime_settings", "DjangoThreadPool"]
+__all__ = [
+    "setup",
+    "realtime_settings",
+    "session_cookie_name",
+    "session_identity",
+    "ticket_identity",
+    "anonymous_identity",
+    "user_passes",
+    "DjangoThreadPool",
+]
 
 T = TypeVar("T")
 _setup_lock = threading.Lock()
 _is_set_up = False
+logger = logging.getLogger("realtime.router")
 
 
 def setup() -> None:
@@ -45,6 +57,63 @@ def realtime_settings():
     return get_settings()
 
 
+def session_cookie_name() -> str:
+    setup()
+    from django.conf import settings
+
+    return settings.SESSION_COOKIE_NAME
+
+
+def session_identity(session_key: str):
+    """``Identity`` of a valid session's active user, or ``None``. Call in the pool."""
+    from realtime._identity import identity_from_session_key
+
+    return identity_from_session_key(session_key)
+
+
+def ticket_identity(token: object):
+    """``(Identity, "")`` for a good ticket, ``(None, reason)`` for a refused one. Call in the pool."""
+    from realtime._identity import TicketRefused, redeem_ticket
+
+    try:
+        return redeem_ticket(token), ""
+    except TicketRefused as exc:
+        return None, str(exc)
+
+
+def anonymous_identity():
+    from realtime._identity import anonymous_identity as make
+
+    return make()
+
+
+def user_passes(authid: str, rules: Sequence[Any], uri: str, action: str) -> bool:
+    """Whether the active user ``authid`` passes the permission/check of any of ``rules``."""
+    from django.contrib.auth import get_user_model
+    from django.utils.module_loading import import_string
+
+    model = get_user_model()
+    try:
+        user = model._default_manager.get(pk=model._meta.pk.to_python(authid))
+    except Exception:
+        return False
+    if not getattr(user, "is_active", True):
+        return False
+    for rule in rules:
+        if rule.permissions and not user.has_perms(rule.permissions):
+            continue
+        if rule.check is not None:
+            try:
+                if not import_string(rule.check)(user, uri, action):
+                    continue
+            except Exception:
+                # a failing check denies; the traceback stays in the server log
+                logger.exception("REALTIME['RULES'][%d] check %s failed", rule.index, rule.check)
+                continue
+        return True
+    return False
+
+
 class DjangoThreadPool:
     """A bounded pool for Django work; each call gets fresh-enough DB connections."""
 
@@ -52,7 +121,7 @@ class DjangoThreadPool:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
         self._pool.start()
-        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.stop)
+        reactor.addSystemEventTrigger("during", "shutdown", self.stop)
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         setup()

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .settings import AUTHORIZER_URI, BACKEND_AUTHID, REPO_ROOT, NodeSettings
+from .settings import AUTHENTICATOR_URI, AUTHORIZER_URI, BACKEND_AUTHID, BROWSER_ROLES, REPO_ROOT, NodeSettings
 
 __all__ = ["REPO_ROOT", "BACKEND_SOCKET", "render", "write"]
 
@@ -44,7 +44,7 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                         "name": settings.realm,
                         "roles": [
                             # Browsers: every action is decided by djwamp.authorize (default deny).
-                            {"name": "anonymous", "authorizer": AUTHORIZER_URI},
+                            *({"name": role, "authorizer": AUTHORIZER_URI} for role in BROWSER_ROLES),
                             # The node's own components and server-side clients.
                             {
                                 "name": "backend",
@@ -80,7 +80,12 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                                     "auto_ping_interval": 10000,
                                     "auto_ping_timeout": 5000,
                                 },
-                                "auth": {"anonymous": {"type": "static", "role": "anonymous"}},
+                                # Both ask djwamp.authenticate: "anonymous" carries the session
+                                # cookie of the upgrade request, "ticket" a ticket from Django.
+                                "auth": {
+                                    method: {"type": "dynamic", "authenticator": AUTHENTICATOR_URI}
+                                    for method in ("anonymous", "ticket")
+                                },
                             },
                         },
                     },
@@ -111,6 +116,13 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                     "shutdown": "shutdown-on-any-component-stopped",
                 },
                 "components": [
+                    {
+                        "type": "class",
+                        "id": "authenticator",
+                        "classname": "router.auth.SessionAuthenticator",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
                     {
                         "type": "class",
                         "id": "authorizer",

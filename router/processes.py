@@ -26,11 +26,16 @@ __all__ = [
     "start_crossbar",
     "crossbar_executable",
     "NODE_READY_LINE",
+    "NODE_READY_LINES",
     "BRIDGE_READY_LINE",
 ]
 
 NODE_READY_LINE = "Ok, local node configuration ran successfully"
+AUTHENTICATOR_READY_LINE = "djwamp authenticator ready"
+AUTHORIZER_READY_LINE = "djwamp authorizer ready"
 BRIDGE_READY_LINE = "djwamp bridge ready"
+#: what a node prints once browsers can connect and events flow
+NODE_READY_LINES = (NODE_READY_LINE, AUTHENTICATOR_READY_LINE, AUTHORIZER_READY_LINE, BRIDGE_READY_LINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -180,14 +185,13 @@ def crossbar_executable() -> str:
 
 def start_crossbar(cbdir: Path, env: Mapping[str, str], *, timeout: float = 90.0,
                    log_path: Path | None = None, echo: Callable[[str], None] | None = None,
-                   wait_for: str = BRIDGE_READY_LINE) -> ManagedProcess:
-    """``crossbar start`` on ``cbdir``; returns once ``wait_for`` was printed."""
+                   wait_for: Sequence[str] = NODE_READY_LINES) -> ManagedProcess:
+    """``crossbar start`` on ``cbdir``; returns once every line of ``wait_for`` was printed."""
     argv = [crossbar_executable(), "start", "--cbdir", str(cbdir), "--loglevel", "info", "--color", "false"]
     proc = ManagedProcess("crossbar", argv, env=env, log_path=log_path, echo=echo)
     try:
-        proc.wait_for(NODE_READY_LINE, timeout)
-        if wait_for:
-            proc.wait_for(wait_for, timeout)
+        for line in wait_for:
+            proc.wait_for(re.escape(line), timeout)
     except ProcessFailed:
         proc.stop()
         raise

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI", "REPO_ROOT"]
+__all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI", "AUTHENTICATOR_URI",
+           "BROWSER_ROLES", "REPO_ROOT"]
 
 BACKEND_AUTHID = "backend"
 AUTHORIZER_URI = "djwamp.authorize"
+AUTHENTICATOR_URI = "djwamp.authenticate"
+#: the roles djwamp.authenticate hands out to browsers; "backend" is only on the unix socket
+BROWSER_ROLES = ("anonymous", "user", "staff")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _NAME_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
@@ -37,7 +41,10 @@ class NodeSettings:
     realm: str = "djwamp"
     django_port: int = 8081
     node_id: str = field(default_factory=lambda: _clean_name(socket.gethostname()))
+    #: origins that may open the WebSocket at all (Crossbar checks at the upgrade)
     allowed_origins: tuple[str, ...] = ()
+    #: origins whose session cookie counts (default: the site's own); others need a ticket
+    cookie_origins: tuple[str, ...] = ()
     backend_secret: str = field(default="", repr=False)
     #: where the dev runner keeps its node directory and its private Redis socket
     run_dir: Path = REPO_ROOT / ".run"
@@ -53,15 +60,9 @@ class NodeSettings:
         node_id = env.get("DJWAMP_NODE_ID") or _clean_name(socket.gethostname())
         if not _NAME_RE.fullmatch(node_id):
             raise SettingsError(f"DJWAMP_NODE_ID={node_id!r}: use letters, digits, '_', '-' and '.'")
-        origins = tuple(o.strip() for o in env.get("DJWAMP_ALLOWED_ORIGINS", "").split(",") if o.strip())
-        if not origins:
-            origins = tuple(dict.fromkeys(f"http://{h}:{port}" for h in (host, "127.0.0.1", "localhost")))
-        for origin in origins:
-            if not re.fullmatch(r"https?://[^/:]+:(\d+|\*)", origin):
-                raise SettingsError(
-                    f"DJWAMP_ALLOWED_ORIGINS entry {origin!r}: write scheme://host:port "
-                    "(Crossbar needs the port, e.g. https://example.com:443)"
-                )
+        own = tuple(dict.fromkeys(f"http://{h}:{port}" for h in (host, "127.0.0.1", "localhost")))
+        origins = _origins(env, "DJWAMP_ALLOWED_ORIGINS") or own
+        cookie_origins = _origins(env, "DJWAMP_COOKIE_ORIGINS") or own
         return cls(
             host=host,
             bind=env.get("DJWAMP_BIND") or host,
@@ -70,6 +71,7 @@ class NodeSettings:
             django_port=_port(env, "DJWAMP_DJANGO_PORT", port + 1),
             node_id=node_id,
             allowed_origins=origins,
+            cookie_origins=cookie_origins,
             backend_secret=env.get("DJWAMP_BACKEND_SECRET", ""),
             run_dir=Path(env.get("DJWAMP_RUN_DIR") or REPO_ROOT / ".run").resolve(),
         )
@@ -94,6 +96,15 @@ class NodeSettings:
                 "(the node's components authenticate with it); `make run` generates one"
             )
         return self.backend_secret
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip() for o in env.get(name, "").split(",") if o.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/:]+:(\d+|\*)", origin):
+            raise SettingsError(f"{name} entry {origin!r}: write scheme://host:port "
+                                "(Crossbar needs the port, e.g. https://example.com:443)")
+    return origins
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from router import nodeconfig
-from router.processes import ManagedProcess, free_port, start_crossbar, start_redis
+from router.processes import (BRIDGE_READY_LINE, NODE_READY_LINES, ManagedProcess, free_port, start_crossbar,
+                              start_redis)
 from router.settings import NodeSettings
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -64,8 +65,8 @@ class CrossbarNode:
 
     def start(self, *, wait_for_bridge: bool = True) -> CrossbarNode:
         log_path = self.cbdir / f"node-{len(self.starts)}.log"
-        self.proc = start_crossbar(self.cbdir, self.env, log_path=log_path,
-                                   wait_for="djwamp bridge ready" if wait_for_bridge else "")
+        lines = NODE_READY_LINES if wait_for_bridge else [l for l in NODE_READY_LINES if l != BRIDGE_READY_LINE]
+        self.proc = start_crossbar(self.cbdir, self.env, log_path=log_path, wait_for=lines)
         self.starts.append(self.proc)
         return self
 
@@ -114,9 +115,17 @@ def _base_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def crossbar_node(tmp_path_factory, redis_server):
+def test_db_path(django_db_setup, django_db_blocker) -> str:
+    """The test database file, which the nodes' Django reads too (sessions, users)."""
+    from django.db import connection
+
+    return str(connection.settings_dict["NAME"])
+
+
+@pytest.fixture(scope="session")
+def crossbar_node(tmp_path_factory, redis_server, test_db_path):
     """One real Crossbar node (router + our components) for the integration tests."""
-    node = make_node(tmp_path_factory, redis_server.url)
+    node = make_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path)
     try:
         node.start()
         yield node

@@ -68,6 +68,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DJANGO_DB_PATH", BASE_DIR / "db.sqlite3"),
+        # a file, not memory: the tests' Crossbar node reads the sessions the tests create
+        "TEST": {"NAME": os.environ.get("DJANGO_TEST_DB_PATH", BASE_DIR / "test-db.sqlite3")},
     }
 }
 
@@ -94,6 +96,7 @@ REALTIME = {
     "REALM": os.environ.get("DJWAMP_REALM", "djwamp"),
     "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{DEV_RUN_DIR / 'redis.sock'}",
     "TOPIC_PREFIXES": ["public.", "user.", "staff."],
+    "ALLOW_ANONYMOUS": os.environ.get("DJWAMP_ALLOW_ANONYMOUS", "1") == "1",
 }
 
 LOGGING = {

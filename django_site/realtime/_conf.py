@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import wire
+from . import _rules, wire
 
 DEFAULTS = {
     "REALM": "djwamp",
@@ -23,10 +23,14 @@ DEFAULTS = {
     "MAX_PAYLOAD_BYTES": 64 * 1024,
     "MAX_EVENT_AGE": 300.0,
     "TOPIC_PREFIXES": ("public.", "user.", "staff."),
+    "ALLOW_ANONYMOUS": True,
+    "RULES": _rules.DEFAULT_RULES,
+    "TICKET_MAX_AGE": 30,
+    "REVALIDATE_INTERVAL": 60.0,
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RealtimeSettings:
     """``settings.REALTIME`` merged over the defaults; see docs/ref/settings.md."""
 
@@ -38,6 +42,15 @@ class RealtimeSettings:
     MAX_PAYLOAD_BYTES: int
     MAX_EVENT_AGE: float
     TOPIC_PREFIXES: tuple[str, ...]
+    ALLOW_ANONYMOUS: bool
+    RULES: tuple[dict, ...]
+    TICKET_MAX_AGE: int
+    REVALIDATE_INTERVAL: float
+
+    @functools.cached_property
+    def rules(self) -> _rules.RuleSet:
+        """``RULES`` parsed (validated by the system checks, so this does not fail at run time)."""
+        return _rules.parse_rules(self.RULES)
 
     @property
     def redis_display(self) -> str:
@@ -91,6 +104,9 @@ _VALIDATORS = {
     "MAX_EVENT_AGE": (_positive_number, "a number of seconds greater than 0"),
     "TOPIC_PREFIXES": (lambda v: isinstance(v, (list, tuple)) and bool(v) and all(map(_topic_prefix, v)),
                        "a non-empty list of URI prefixes ending in '.', such as ['public.', 'user.']"),
+    "ALLOW_ANONYMOUS": (lambda v: isinstance(v, bool), "True or False"),
+    "TICKET_MAX_AGE": (_positive_int, "a whole number of seconds greater than 0 (tickets are short-lived: 30)"),
+    "REVALIDATE_INTERVAL": (_positive_number, "a number of seconds greater than 0"),
 }
 
 
@@ -108,6 +124,12 @@ def find_problems(value: object) -> list[Problem]:
         if key in value and not is_valid(value[key]):
             shown = redact_url(value[key]) if key == "REDIS_URL" and isinstance(value[key], str) else value[key]
             problems.append(Problem("realtime.E003", f"REALTIME[{key!r}] is {shown!r}.", f"Use {expected}."))
+    if "RULES" in value:
+        try:
+            _rules.parse_rules(value["RULES"])
+        except _rules.RuleError as exc:
+            problems.append(Problem("realtime.E004", f"REALTIME['RULES'] is not usable: {exc}.",
+                                    "Each rule is a dict with 'uri' and 'allow', see docs/ref/settings.md#rules."))
     return problems
 
 
@@ -121,6 +143,7 @@ def get_settings() -> RealtimeSettings:
         raise ImproperlyConfigured(f"{first.msg} {first.hint} ({first.id})")
     merged = {**DEFAULTS, **configured}
     merged["TOPIC_PREFIXES"] = tuple(merged["TOPIC_PREFIXES"])
+    merged["RULES"] = tuple(merged["RULES"])
     return RealtimeSettings(**{f.name: merged[f.name] for f in fields(RealtimeSettings)})
 
 

@@ -73,7 +73,7 @@ def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict) ->
 
 def _xadd(conf: RealtimeSettings, fields: dict[str, str]) -> str:
     try:
-        entry_id = _client(conf.REDIS_URL, conf.REDIS_TIMEOUT).xadd(
+        entry_id = redis_client(conf).xadd(
             conf.STREAM, fields, maxlen=conf.STREAM_MAXLEN, approximate=True
         )
     except redis.RedisError as exc:
@@ -82,6 +82,11 @@ def _xadd(conf: RealtimeSettings, fields: dict[str, str]) -> str:
             f"(timeout {conf.REDIS_TIMEOUT} s): {exc}"
         ) from exc
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+def redis_client(conf: RealtimeSettings) -> redis.Redis:
+    """The process's client for ``REALTIME["REDIS_URL"]`` (fork-safe: redis-py re-pools per PID)."""
+    return _client(conf.REDIS_URL, conf.REDIS_TIMEOUT)
 
 
 @functools.cache

@@ -7,3 +7,6 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from ._revocation import connect_signals
+
+        connect_signals()

@@ -14,6 +14,14 @@ An entry is a flat map of string fields::
     eligible '["12", "40"]'             optional, JSON array of WAMP authids: deliver only to them
     exclude  '["12"]'                   optional, JSON array of WAMP authids: never deliver to them
 
+A *control* entry revokes access instead of carrying an event (djwamp writes these itself
+when a user logs out, changes password or is deactivated)::
+
+    v        "1"
+    control  "kill_user" | "kill_session"
+    authid   "42"                       the WAMP authid (the user's primary key)
+    session  "9f2c..."                  kill_session only: the session's fingerprint
+
 The event id is the entry's stream id (``<milliseconds>-<sequence>``), assigned by Redis;
 its millisecond part is the publish time used for the maximum-age rule. Readers reject
 entries with fields they do not know, so a newer publisher can never have a restriction
@@ -34,8 +42,11 @@ __all__ = [
     "RESERVED_PREFIXES",
     "MAX_TOPIC_LENGTH",
     "RESERVED_KWARGS",
+    "CONTROL_ACTIONS",
     "Event",
+    "Control",
     "MalformedEntry",
+    "encode_control",
     "check_topic",
     "is_valid_uri",
     "encode_event",
@@ -44,7 +55,10 @@ __all__ = [
 ]
 
 VERSION = 1
-FIELDS = frozenset({"v", "topic", "args", "kwargs", "eligible", "exclude"})
+EVENT_FIELDS = frozenset({"v", "topic", "args", "kwargs", "eligible", "exclude"})
+CONTROL_FIELDS = frozenset({"v", "control", "authid", "session"})
+FIELDS = EVENT_FIELDS | CONTROL_FIELDS
+CONTROL_ACTIONS = frozenset({"kill_user", "kill_session"})
 
 #: URI prefixes that belong to the router and to djwamp itself; nobody publishes there.
 RESERVED_PREFIXES = ("wamp.", "crossbar.", "djwamp.")
@@ -81,6 +95,28 @@ class Event:
     def timestamp_ms(self) -> int:
         """When Redis accepted the event, in milliseconds since the epoch."""
         return entry_timestamp_ms(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A revocation read from the stream: close a user's (or one Django session's) connections."""
+
+    id: str
+    action: str
+    authid: str
+    session: str | None = None
+
+
+def encode_control(action: str, authid: str, session: str | None = None) -> dict[str, str]:
+    if action not in CONTROL_ACTIONS:
+        raise ValueError(f"unknown control action {action!r}; use {sorted(CONTROL_ACTIONS)}")
+    _authid("authid", authid)
+    if (action == "kill_session") != (session is not None):
+        raise ValueError("kill_session needs a session fingerprint, and only it takes one")
+    fields = {"v": str(VERSION), "control": action, "authid": authid}
+    if session is not None:
+        fields["session"] = _authid("session", session)
+    return fields
 
 
 def is_valid_uri(value: object) -> bool:
@@ -155,7 +191,7 @@ def entry_timestamp_ms(entry_id: str) -> int:
 
 
 def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes], *,
-                 max_payload_bytes: int | None = None) -> Event:
+                 max_payload_bytes: int | None = None) -> Event | Control:
     """Parse one stream entry, raising ``MalformedEntry`` with a payload-free reason.
 
     ``max_payload_bytes`` applies the publisher's size limit to entries written by other
@@ -169,11 +205,14 @@ def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes
         if size > max_payload_bytes:
             raise MalformedEntry(f"payload is {size} bytes; the limit is {max_payload_bytes}")
 
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise MalformedEntry(f"unknown field(s) {', '.join(unknown)[:80]}")
     if data.get("v") != str(VERSION):
         raise MalformedEntry(f"unsupported version {data.get('v', '<missing>')[:10]!r}")
+    known = CONTROL_FIELDS if "control" in data else EVENT_FIELDS
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise MalformedEntry(f"unknown field(s) {', '.join(unknown)[:80]}")
+    if "control" in data:
+        return _decode_control(entry_id, data)
     try:
         topic = check_topic(data.get("topic"))
     except (TypeError, ValueError) as exc:
@@ -186,6 +225,15 @@ def decode_entry(entry_id: str | bytes, fields: Mapping[str | bytes, str | bytes
     eligible = _authids_field(data, "eligible")
     exclude = _authids_field(data, "exclude")
     return Event(entry_id, topic, args, kwargs, eligible, exclude)
+
+
+def _decode_control(entry_id: str, data: Mapping[str, str]) -> Control:
+    action, authid, session = data["control"], data.get("authid", ""), data.get("session")
+    if action not in CONTROL_ACTIONS:
+        raise MalformedEntry(f"unknown control action {action[:20]!r}")
+    if not authid or (action == "kill_session") != bool(session):
+        raise MalformedEntry(f"{action} needs an authid{' and a session' if action == 'kill_session' else ''}")
+    return Control(entry_id, action, authid, session)
 
 
 def _text(value: str | bytes, what: str) -> str:

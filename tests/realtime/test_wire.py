@@ -26,7 +26,8 @@ def test_wire_all_names_are_importable():
 
 def test_wire_constants():
     assert wire.VERSION == 1
-    assert wire.FIELDS == {"v", "topic", "args", "kwargs", "eligible", "exclude"}
+    assert wire.EVENT_FIELDS == {"v", "topic", "args", "kwargs", "eligible", "exclude"}
+    assert wire.CONTROL_FIELDS == {"v", "control", "authid", "session"}
     assert wire.RESERVED_PREFIXES == ("wamp.", "crossbar.", "djwamp.")
     assert wire.MAX_TOPIC_LENGTH == 255
     assert "options" in wire.RESERVED_KWARGS
@@ -271,3 +272,31 @@ def test_encode_event_validates_the_topic():
 def test_encode_event_rejects_a_reserved_kwarg_name():
     with pytest.raises(ValueError, match="options"):
         encode_event("public.x", [], {"options": {}})
+
+
+# --- control entries ---------------------------------------------------------------------------
+
+def test_control_entries_round_trip():
+    fields = wire.encode_control("kill_session", "42", "f1ngerprint")
+    assert decode_entry(ENTRY_ID, fields) == wire.Control(ENTRY_ID, "kill_session", "42", "f1ngerprint")
+    assert decode_entry(ENTRY_ID, wire.encode_control("kill_user", "42")) == wire.Control(ENTRY_ID, "kill_user", "42")
+
+
+@pytest.mark.parametrize("fields", [
+    {"v": "1", "control": "reboot", "authid": "1"},
+    {"v": "1", "control": "kill_user"},
+    {"v": "1", "control": "kill_session", "authid": "1"},
+    {"v": "1", "control": "kill_user", "authid": "1", "topic": "public.x"},
+])
+def test_malformed_control_entries_are_rejected(fields):
+    with pytest.raises(MalformedEntry):
+        decode_entry(ENTRY_ID, fields)
+
+
+def test_encode_control_validates_its_arguments():
+    with pytest.raises(ValueError):
+        wire.encode_control("kill_session", "1")
+    with pytest.raises(ValueError):
+        wire.encode_control("kill_user", "1", "extra")
+    with pytest.raises(ValueError):
+        wire.encode_control("shutdown", "1")

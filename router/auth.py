@@ -1,0 +1,227 @@
+"""The dynamic authenticator: a browser gets in only with a valid Django session.
+
+Crossbar calls ``djwamp.authenticate(realm, authid, details)`` for every WebSocket session:
+
+- authmethod ``anonymous`` (what a same-site browser uses): the Django session cookie from
+  the upgrade request, honoured only with an ``Origin`` on the cookie allow-list (a request
+  without ``Origin`` is not a browser, so its cookie is ignored);
+- authmethod ``ticket``: a short-lived, single-use ticket from the Django ticket view.
+
+No valid session means role ``anonymous`` when ``REALTIME["ALLOW_ANONYMOUS"]``, otherwise
+a refusal. Every refusal is the same ``djwamp.error.not_authenticated``; the reason is
+logged, the cookie and the ticket never are.
+
+The component also closes sessions whose Django session ended: on revocation (logout,
+password change, deactivation, deletion: control entries from the bridge), at the Django
+session's expiry, and on a periodic re-validation of every admitted session.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import RegisterOptions
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from realtime import errors
+
+from . import django_bridge
+from .backend import BackendSession
+from .settings import AUTHENTICATOR_URI
+
+__all__ = ["REVOKE_URI", "SessionAuthenticator", "origin_allowed"]
+
+REVOKE_URI = "djwamp.control.revoke"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Refused(Exception):
+    """Authentication refused; the message is for the log only."""
+
+
+@dataclass
+class Admission:
+    authid: str
+    fingerprint: str | None
+    session_key: str = field(repr=False)
+    expiry: object = None  # the DelayedCall that re-validates at the session's expiry
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    """``origin`` (as a browser sends it, default port omitted) against ``scheme://host:port|*``."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return False
+    if not parts.scheme or not parts.hostname or port is None or parts.path not in ("", "/"):
+        return False
+    for entry in allowed:
+        want = urlsplit(entry)
+        if want.scheme != parts.scheme or want.hostname != parts.hostname:
+            continue
+        if entry.endswith(":*") or want.port == port:
+            return True
+    return False
+
+
+class SessionAuthenticator(BackendSession):
+    log = Logger()
+
+    async def onJoin(self, details) -> None:
+        try:
+            await self._start()
+        except Exception:
+            # without the authenticator nobody gets in: stop the node, loudly
+            self.log.failure("djwamp authenticator could not start")
+            self.leave(errors.COMPONENT_FAILED)
+
+    async def _start(self) -> None:
+        from twisted.internet import reactor
+
+        self._reactor = reactor
+        self.conf = await threads.deferToThread(django_bridge.realtime_settings)
+        self.cookie_name = await threads.deferToThread(django_bridge.session_cookie_name)
+        self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-auth")
+        self.admitted: dict[int, Admission] = {}
+        await self.register(self.authenticate, AUTHENTICATOR_URI, options=RegisterOptions(invoke="roundrobin"))
+        await self.register(self.revoke, REVOKE_URI)
+        await self.subscribe(self._left, "wamp.session.on_leave")
+        self._revalidating = task.LoopingCall(lambda: defer.ensureDeferred(self.revalidate_all()))
+        self._revalidating.clock = reactor
+        self._revalidating.start(self.conf.REVALIDATE_INTERVAL, now=False).addErrback(
+            lambda f: self.log.failure("re-validation stopped", failure=f))
+        self.log.info("djwamp authenticator ready on {uri} (anonymous {anonymous})", uri=AUTHENTICATOR_URI,
+                      anonymous="allowed" if self.conf.ALLOW_ANONYMOUS else "refused")
+
+    # -- authentication --------------------------------------------------------------------
+
+    async def authenticate(self, realm: str, authid: str | None, details: dict) -> dict:
+        method = details.get("authmethod")
+        transport = details.get("transport") or {}
+        headers = transport.get("http_headers_received") or {}
+        try:
+            identity = await self._identify(method, details, headers)
+        except Refused as exc:
+            self.log.info("refused {method} session from {peer}: {reason}", method=method,
+                          peer=transport.get("peer"), reason=str(exc))
+            raise ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed") from None
+        except Exception:
+            self.log.failure("authentication failed on an unexpected error")
+            raise ApplicationError(errors.UNAVAILABLE, "authentication is unavailable, try again") from None
+        if identity.session_key:
+            self._admit(details.get("session"), identity)
+        return {"role": identity.role, "authid": identity.authid, "extra": identity.authextra}
+
+    async def _identify(self, method: str | None, details: dict, headers: dict):
+        origin = headers.get("origin")
+        if origin is not None and not origin_allowed(origin, self._node_settings.allowed_origins):
+            raise Refused(f"origin {origin[:100]!r} is not allowed")
+        if method == "ticket":
+            identity, reason = await self.pool.run(django_bridge.ticket_identity, details.get("ticket"))
+            if identity is None:
+                raise Refused(f"ticket {reason}")
+            return identity
+        if method != "anonymous":
+            raise Refused(f"authmethod {str(method)[:20]!r} is not offered")
+        identity = await self._from_cookie(origin, headers.get("cookie"))
+        if identity is not None:
+            return identity
+        if not self.conf.ALLOW_ANONYMOUS:
+            raise Refused("no valid Django session, and anonymous access is disabled")
+        return django_bridge.anonymous_identity()
+
+    async def _from_cookie(self, origin: str | None, cookie_header: str | None):
+        if not cookie_header:
+            return None
+        if origin is None:
+            # a browser always sends Origin on a WebSocket upgrade: without it, the cookie
+            # may have been lifted from somewhere; such clients use a ticket
+            self.log.info("ignored a session cookie sent without an Origin header")
+            return None
+        if not origin_allowed(origin, self._node_settings.cookie_origins):
+            self.log.info("ignored a session cookie from origin {origin}", origin=origin[:100])
+            return None
+        from django.http.cookie import parse_cookie
+
+        session_key = parse_cookie(cookie_header).get(self.cookie_name)
+        if not session_key:
+            return None
+        return await self.pool.run(django_bridge.session_identity, session_key)
+
+    # -- keeping admitted sessions honest --------------------------------------------------
+
+    def _admit(self, session_id: int | None, identity) -> None:
+        if session_id is None:
+            return
+        admission = Admission(identity.authid, identity.fingerprint, identity.session_key)
+        if identity.expires_at is not None:
+            delay = max(0.0, identity.expires_at - time.time()) + 0.5
+            admission.expiry = self._reactor.callLater(
+                delay, lambda: defer.ensureDeferred(self.revalidate(session_id)))
+        self._forget(session_id)
+        self.admitted[session_id] = admission
+
+    def _forget(self, session_id: int) -> None:
+        admission = self.admitted.pop(session_id, None)
+        if admission is not None and admission.expiry is not None and admission.expiry.active():
+            admission.expiry.cancel()
+
+    def _left(self, session_id, *args, **kwargs) -> None:
+        self._forget(session_id)
+
+    async def revalidate(self, session_id: int) -> None:
+        """Close ``session_id`` if its Django session is no longer valid for its user."""
+        admission = self.admitted.get(session_id)
+        if admission is None:
+            return
+        identity = await self.pool.run(django_bridge.session_identity, admission.session_key)
+        if identity is None or identity.authid != admission.authid:
+            await self._kill(session_id, errors.CLOSE_SESSION_ENDED, "Your session has ended.")
+
+    async def revalidate_all(self) -> None:
+        if not self.admitted:
+            return
+        live = set(await self.call("wamp.session.list", ["user", "staff"]))
+        for session_id in [sid for sid in self.admitted if sid not in live]:
+            self._forget(session_id)
+        for session_id in list(self.admitted):
+            await self.revalidate(session_id)
+
+    async def revoke(self, action: str, authid: str, session: str | None = None) -> int:
+        """Called by the bridge for each control entry; returns how many sessions were closed."""
+        if action == "kill_user":
+            killed = await self.call("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
+                                     message="Your account changed; sign in again.")
+            for session_id in [sid for sid, a in self.admitted.items() if a.authid == authid]:
+                self._forget(session_id)
+            count = len(killed or [])
+        elif action == "kill_session":
+            targets = [sid for sid, a in self.admitted.items() if a.authid == authid and a.fingerprint == session]
+            for session_id in targets:
+                await self._kill(session_id, errors.CLOSE_LOGGED_OUT, "You have signed out.")
+            count = len(targets)
+        else:
+            raise ApplicationError("wamp.error.invalid_argument", f"unknown action {action[:20]!r}")
+        self.log.info("revocation {action} for user {authid} closed {count} session(s)", action=action,
+                      authid=authid, count=count)
+        return count
+
+    async def _kill(self, session_id: int, reason: str, message: str) -> None:
+        self._forget(session_id)
+        try:
+            await self.call("wamp.session.kill", session_id, reason=reason, message=message)
+        except ApplicationError as exc:
+            if exc.error != "wamp.error.no_such_session":
+                raise
+
+    def onLeave(self, details) -> None:
+        if getattr(self, "_revalidating", None) is not None and self._revalidating.running:
+            self._revalidating.stop()
+        for session_id in list(getattr(self, "admitted", {})):
+            self._forget(session_id)
+        super().onLeave(details)
