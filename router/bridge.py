@@ -192,7 +192,7 @@ class StreamBridge:
                 done.append(event.id)
             elif outcome.check(ApplicationError):
                 self.stats.refused += 1
-                self.log.warn("router refused {id} ({what}): {error}", id=event.id,
+                self.log.warn("refused {id} ({what}): {error}", id=event.id,
                               what=getattr(event, "topic", None) or getattr(event, "action", "?"),
                               error=outcome.value.error)
                 done.append(event.id)
@@ -249,6 +249,11 @@ class BridgeComponent(BackendSession):
         self.bridge.ready.addCallback(lambda _: self.log.info(
             "djwamp bridge ready: {stream} -> realm {realm} (group {group}, Redis {redis})",
             stream=conf.STREAM, realm=self.config.realm, group=stream.group, redis=conf.redis_display))
+        try:
+            # a moment for the first connection, so a normal start logs no "waiting for Redis"
+            await self._redis.when_connected().addTimeout(conf.REDIS_TIMEOUT, reactor)
+        except defer.TimeoutError:
+            pass
         self._running = defer.ensureDeferred(self.bridge.run())
         self._running.addErrback(self._crashed)
         self._reporting = task.LoopingCall(self._report)

@@ -98,6 +98,7 @@ def make_node(tmp_path_factory, redis_url: str, **overrides: str) -> CrossbarNod
         "DJWAMP_NODE_ID": f"test-{secrets.token_hex(4)}",
         "DJWAMP_BACKEND_SECRET": secrets.token_urlsafe(24),
         "REDIS_URL": redis_url,
+        "DJWAMP_REVALIDATE_INTERVAL": "2",
         **overrides,
     }
     settings = NodeSettings.from_env(env)

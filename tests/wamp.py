@@ -26,6 +26,7 @@ class ClientSession(ApplicationSession):
         super().__init__(config)
         self._authmethods, self._authid, self._ticket = authmethods, authid, ticket
         self.joined: defer.Deferred = defer.Deferred()
+        self.left: defer.Deferred = defer.Deferred()  # fires with the CloseDetails
         self.closed: defer.Deferred = defer.Deferred()
 
     def onConnect(self):
@@ -41,6 +42,8 @@ class ClientSession(ApplicationSession):
     def onLeave(self, details):
         if not self.joined.called:
             self.joined.errback(ApplicationError(details.reason, details.message))
+        if not self.left.called:
+            self.left.callback(details)
         super().onLeave(details)
 
     def onDisconnect(self):

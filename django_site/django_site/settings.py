@@ -6,6 +6,7 @@ DJANGO_SECRET_KEY, DJANGO_DEBUG.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,7 +70,9 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DJANGO_DB_PATH", BASE_DIR / "db.sqlite3"),
         # a file, not memory: the tests' Crossbar node reads the sessions the tests create
-        "TEST": {"NAME": os.environ.get("DJANGO_TEST_DB_PATH", BASE_DIR / "test-db.sqlite3")},
+        # (one per test run, so two runs side by side do not share it)
+        "TEST": {"NAME": os.environ.get("DJANGO_TEST_DB_PATH")
+                 or Path(tempfile.gettempdir()) / f"djwamp-test-{os.getpid()}.sqlite3"},
     }
 }
 
@@ -97,6 +100,7 @@ REALTIME = {
     "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{DEV_RUN_DIR / 'redis.sock'}",
     "TOPIC_PREFIXES": ["public.", "user.", "staff."],
     "ALLOW_ANONYMOUS": os.environ.get("DJWAMP_ALLOW_ANONYMOUS", "1") == "1",
+    "REVALIDATE_INTERVAL": float(os.environ.get("DJWAMP_REVALIDATE_INTERVAL", "60")),
 }
 
 LOGGING = {
