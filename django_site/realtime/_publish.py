@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -20,11 +22,20 @@ _dumps = functools.partial(json.dumps, cls=DjangoJSONEncoder, allow_nan=False,
                            ensure_ascii=False, separators=(",", ":"))
 
 
-def publish(topic: str, /, *args: Any, on_commit: bool = False, **kwargs: Any) -> str | None:
+#: keyword arguments publish() takes for itself; an event's kwargs cannot use these names
+OWN_KWARGS = ("on_commit", "users", "exclude_users")
+
+
+def publish(topic: str, /, *args: Any, on_commit: bool = False, users: Iterable[Any] | None = None,
+            exclude_users: Iterable[Any] | None = None, **kwargs: Any) -> str | None:
     """Publish an event to every browser subscribed to ``topic``.
 
     ``args`` and ``kwargs`` reach subscribers exactly as given, after a JSON round trip
     with Django's encoder (dates, decimals, UUIDs, lazy strings). Returns the event id.
+
+    ``users`` delivers only to the connections of these users (user objects or primary
+    keys; an empty list reaches nobody); ``exclude_users`` never to theirs. Subscribing is
+    still decided by the rules: this narrows who receives, it does not open a topic.
 
     With ``on_commit=True`` the event is validated now and written when the current
     database transaction commits (never if it rolls back); the call then returns ``None``.
@@ -36,19 +47,36 @@ def publish(topic: str, /, *args: Any, on_commit: bool = False, **kwargs: Any) -
         raise TypeError(f"publish(on_commit=...) takes True or False, not {on_commit!r} "
                         "(a payload keyword argument cannot be named on_commit)")
     conf = get_settings()
-    fields = _encode(conf, topic, args, kwargs)
+    fields = _encode(conf, topic, args, kwargs, _authids("users", users), _authids("exclude_users", exclude_users))
     if on_commit:
         transaction.on_commit(functools.partial(_xadd, conf, fields))
         return None
     return _xadd(conf, fields)
 
 
-def publish_on_commit(topic: str, /, *args: Any, **kwargs: Any) -> None:
+def publish_on_commit(topic: str, /, *args: Any, users: Iterable[Any] | None = None,
+                      exclude_users: Iterable[Any] | None = None, **kwargs: Any) -> None:
     """``publish(topic, *args, on_commit=True, **kwargs)``: send once the transaction commits."""
-    publish(topic, *args, on_commit=True, **kwargs)
+    publish(topic, *args, on_commit=True, users=users, exclude_users=exclude_users, **kwargs)
 
 
-def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict) -> dict[str, str]:
+def _authids(name: str, users: Iterable[Any] | None) -> list[str] | None:
+    """WAMP authids (primary keys as strings) of users given as objects or primary keys."""
+    if users is None:
+        return None
+    if isinstance(users, (str, bytes)) or not isinstance(users, Iterable):
+        raise TypeError(f"publish({name}=...) takes a list of users or primary keys, not {type(users).__name__}")
+    authids = []
+    for user in users:
+        pk = getattr(user, "pk", user)
+        if pk is None or isinstance(pk, (bool, float)) or not isinstance(pk, (int, str, uuid.UUID)) or pk == "":
+            raise TypeError(f"publish({name}=...): {user!r} is neither a saved user nor a primary key")
+        authids.append(str(pk))
+    return authids
+
+
+def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict,
+            eligible: list[str] | None = None, exclude: list[str] | None = None) -> dict[str, str]:
     wire.check_topic(topic)
     if not topic.startswith(conf.TOPIC_PREFIXES):
         raise ValueError(
@@ -56,7 +84,7 @@ def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict) ->
             f"({', '.join(conf.TOPIC_PREFIXES)}); add its prefix there if it is intended"
         )
     try:
-        fields = wire.encode_event(topic, args, kwargs, dumps=_dumps)
+        fields = wire.encode_event(topic, args, kwargs, eligible=eligible, exclude=exclude, dumps=_dumps)
         size = sum(len(fields.get(name, "").encode()) for name in ("args", "kwargs"))
     except (TypeError, ValueError) as exc:
         # TypeError or ValueError (a lone surrogate: UnicodeEncodeError) with the topic named

@@ -254,9 +254,6 @@ async def test_user_a_cannot_subscribe_to_user_b_even_after_b_subscribed_first(c
 
 @pytest_twisted.ensureDeferred
 async def test_private_event_for_some_users_reaches_only_them(crossbar_node, realtime_redis):
-    # eligible authids on a shared topic (the wire format's "eligible")
-    from realtime import wire
-
     alice, bob = make_user(), make_user()
     sessions, collectors = [], []
     for user in (alice, bob):
@@ -266,12 +263,14 @@ async def test_private_event_for_some_users_reaches_only_them(crossbar_node, rea
         await events.subscribe(session, "public.room")
         sessions.append(session)
         collectors.append(events)
-    realtime_redis.client().xadd("djwamp:events", wire.encode_event("public.room", ["for alice"],
-                                                                     eligible=[str(alice.pk)]))
+    publish("public.room", "for alice", users=[alice])
+    publish("public.room", "not for alice", exclude_users=[alice])
+    publish("public.room", "for nobody", users=[])
     publish("public.room", "for all")
     await collectors[0].wait_for(2)
-    await collectors[1].wait_for(1)
-    assert [args for _, args, _ in collectors[1].events] == [["for all"]]
+    await collectors[1].wait_for(2)
+    assert [args for _, args, _ in collectors[0].events] == [["for alice"], ["for all"]]
+    assert [args for _, args, _ in collectors[1].events] == [["not for alice"], ["for all"]]
     for session in sessions:
         session.leave()
 

@@ -237,3 +237,20 @@ def test_stream_maxlen_caps_the_stream_approximately(stream, settings):
     # the newest entries are the ones kept
     last = stream.client.xrevrange(stream.key, count=1)[0]
     assert wire.decode_entry(*last).args == [999]
+
+
+def test_publish_to_some_users_writes_their_authids(stream, django_user_model, db):
+    ada = django_user_model.objects.create_user("ada")
+    publish("user.1.x", "hi", users=[ada, 7, "8"], exclude_users=[9])
+    event = stream.only_event()
+    assert (event.eligible, event.exclude) == ((str(ada.pk), "7", "8"), ("9",))
+
+
+def test_publish_to_an_empty_user_list_is_an_event_for_nobody(stream):
+    publish("public.x", "hi", users=[])
+    assert stream.only_event().eligible == ()
+
+
+@pytest.mark.parametrize("users", ["ada", 5, [None], [1.5], [True], [object()]])
+def test_publish_rejects_users_that_are_not_users_or_primary_keys(stream, users):
+    _assert_refused(stream, TypeError, ["users"], "public.x", "hi", users=users)

@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime import RealtimeError, publish
+from realtime._publish import OWN_KWARGS
 
 
 class Command(BaseCommand):
@@ -25,8 +26,9 @@ class Command(BaseCommand):
         kwargs = {} if kwargs_json is None else _parse("--kwargs", kwargs_json)
         if not isinstance(kwargs, dict):
             raise CommandError("--kwargs must be a JSON object, e.g. '{\"text\": \"hi\"}'")
-        if "on_commit" in kwargs:
-            raise CommandError("--kwargs cannot contain 'on_commit': publish() takes that name for itself")
+        taken = sorted(set(kwargs) & set(OWN_KWARGS))
+        if taken:
+            raise CommandError(f"--kwargs cannot contain {', '.join(taken)}: publish() takes these names for itself")
         try:
             event_id = publish(topic, *args, **kwargs)
         except (TypeError, ValueError, RealtimeError) as exc:
