@@ -72,9 +72,6 @@ def identity_from_session_key(session_key: str) -> Identity | None:
     user = _session_user(data)
     if user is None:
         return None
-    expires_at = None
-    if data.get("_session_expiry") is not None or not settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
-        expires_at = store.get_expiry_date().timestamp()
     return Identity(
         role="staff" if user.is_staff else "user",
         authid=str(user.pk),
@@ -85,8 +82,25 @@ def identity_from_session_key(session_key: str) -> Identity | None:
             "is_staff": bool(user.is_staff),
         },
         session_key=session_key,
-        expires_at=expires_at,
+        expires_at=_expires_at(store, data),
     )
+
+
+def _expires_at(store, data: dict) -> float | None:
+    """When the session ends (epoch seconds), as exactly as its engine can tell.
+
+    A database-backed store knows its row's expiry date; for the others, Django computes
+    one from the session's lifetime, which is an upper bound (the periodic re-validation
+    catches an earlier end).
+    """
+    model = getattr(store, "model", None)
+    if model is not None and hasattr(store, "_get_session_from_db"):
+        row = model.objects.filter(session_key=store.session_key).values_list("expire_date", flat=True).first()
+        if row is not None:
+            return row.timestamp()
+    if data.get("_session_expiry") is None and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
+        return None
+    return store.get_expiry_date().timestamp()
 
 
 def _session_user(data: dict):

@@ -55,6 +55,8 @@ def _logged_out(sender, request=None, user=None, **kwargs) -> None:
 
 
 def _before_save(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    # a flag left by an earlier save whose write failed must not fire on this one
+    setattr(instance, _REVOKE_ATTR, False)
     if raw or instance.pk is None:
         return
     watched = [name for name in ("password", "is_active") if _is_field(sender, name)]

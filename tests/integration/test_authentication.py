@@ -361,6 +361,29 @@ async def test_session_deleted_behind_our_back_is_closed_by_revalidation(crossba
     assert details.reason == errors.CLOSE_SESSION_ENDED
 
 
+@pytest_twisted.ensureDeferred
+async def test_connection_closes_when_its_django_session_expires(crossbar_node, realtime_redis):
+    client, cookie = login(make_user())
+    session_store = client.session
+    session_store.set_expiry(3)      # seconds from now, as a "remember me: no" login might
+    session_store.save()
+    session = await connect(crossbar_node, cookie=cookie)
+    assert not session.left.called
+    details = await session.left.addTimeout(10, _reactor())
+    assert details.reason == errors.CLOSE_SESSION_ENDED
+
+
+@pytest_twisted.ensureDeferred
+async def test_logout_closes_connections_on_every_node(crossbar_node, members_only_node, realtime_redis):
+    client, cookie = login(make_user())
+    on_first = await connect(crossbar_node, cookie=cookie)
+    on_second = await connect(members_only_node, cookie=cookie)
+    client.logout()
+    for session in (on_first, on_second):
+        details = await session.left.addTimeout(1.0, _reactor())
+        assert details.reason == errors.CLOSE_LOGGED_OUT
+
+
 def _reactor():
     from twisted.internet import reactor
 
