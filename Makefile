@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test node-config system-deps clean help
+.PHONY: run test client node-config system-deps browser-deps clean help
 
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
@@ -27,19 +27,33 @@ $(VENV)/.installed-test: $(VENV)/.installed-router
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@
 
-# redis-server from Debian when it is not on PATH (tests start private ones on free ports).
+# Debian packages when missing: redis-server (tests start private ones on free ports) and,
+# for the browser tests, chromium (Playwright drives Debian's; it never downloads one).
+APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (Debian package) ..."; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server (Debian package) ..."; \
+	  $(APT_INSTALL) update -qq && $(APT_INSTALL) install -y -qq redis-server >/dev/null; }
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (Debian package) ..."; \
+	  $(APT_INSTALL) update -qq && $(APT_INSTALL) install -y -qq chromium >/dev/null; }
+
+# The browser client: its npm dependencies (exact versions from the lockfile).
+autobahn_js/node_modules/.installed: autobahn_js/package.json autobahn_js/package-lock.json
+	cd autobahn_js && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Rebuild the bundle Django serves (django_site/realtime/static/realtime/djwamp.js); commit it.
+client: autobahn_js/node_modules/.installed
+	cd autobahn_js && npm run build
 
 # redis-server is needed only for the private Redis, i.e. when REDIS_URL is not set
 run: $(VENV)/.installed-router $(if $(REDIS_URL),,system-deps)
 	$(PY) django_site/manage.py migrate --noinput
 	$(PY) -m router run
 
-test: $(VENV)/.installed-test system-deps
+test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/.installed
+	cd autobahn_js && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).
@@ -47,4 +61,4 @@ node-config: $(VENV)/.installed-router
 	$(PY) -m router node-config --cbdir .crossbar
 
 clean:
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) .run autobahn_js/node_modules

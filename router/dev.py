@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -63,6 +64,10 @@ def run() -> int:
             started.append(start_redis(settings.run_dir / "redis", unixsocket=settings.dev_redis_socket,
                                        log_path=settings.run_dir / "redis.log", echo=_echo("redis", r" # ")))
 
+        demo_users = subprocess.run([sys.executable, "django_site/manage.py", "demo_users"], env=env,
+                                    cwd=nodeconfig.REPO_ROOT, capture_output=True, text=True)
+        demo_login = demo_users.stdout.strip() if demo_users.returncode == 0 else ""
+
         _say(f"starting Django on 127.0.0.1:{settings.django_port} (behind the node)")
         django = ManagedProcess(
             "django",
@@ -79,6 +84,12 @@ def run() -> int:
         started.append(start_crossbar(cbdir, env, log_path=node_log,
                                       echo=_echo("crossbar", _CROSSBAR_WORTH_SHOWING)))
 
+        started.append(ManagedProcess(
+            "ticker", [sys.executable, "django_site/manage.py", "demo_ticker"], env=env,
+            cwd=nodeconfig.REPO_ROOT, echo=_echo("ticker")))
+
+        if demo_login:
+            _say(demo_login)
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
              "- Ctrl-C stops everything")
         while not stop.is_set():

@@ -5,6 +5,7 @@ from demo import views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("notify-me/", views.notify_me, name="notify-me"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("realtime/", include("realtime.urls")),

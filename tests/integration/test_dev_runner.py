@@ -35,7 +35,7 @@ def dev_stack(tmp_path):
 async def test_one_command_serves_django_and_wamp_on_one_origin_and_publish_reaches_a_subscriber(dev_stack):
     runner, env, port = dev_stack
     page = await deferToThread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read())
-    assert b"djwamp is running" in page
+    assert b"djwamp demo" in page and b"realtime/djwamp.js" in page
 
     session = await connect_ws(f"ws://127.0.0.1:{port}/ws", "djwamp", origin=f"http://127.0.0.1:{port}")
     events = EventCollector()

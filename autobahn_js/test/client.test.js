@@ -1,0 +1,153 @@
+// The client's own logic against a stand-in for autobahn-js: reconnect with backoff,
+// subscribe again, drop duplicates, stop on revocation, typed call errors.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Realtime } from "../src/client.js";
+import { RealtimeError } from "../src/errors.js";
+
+class FakeSession {
+  constructor() {
+    this.handlers = new Map();
+    this.calls = [];
+    this.refuse = new Set();
+    this._MESSAGE_MAP = { 36: (msg) => this.handlers.get(msg[1])(msg[4] || [], msg[5] || {}, { topic: null }) };
+  }
+
+  subscribe(topic, handler) {
+    if (this.refuse.has(topic)) return Promise.reject({ error: "wamp.error.not_authorized", args: [], kwargs: {} });
+    this.handlers.set(topic, handler);
+    return Promise.resolve({ topic });
+  }
+
+  unsubscribe() { return Promise.resolve(); }
+
+  call(procedure, args, kwargs) {
+    this.calls.push([procedure, args, kwargs]);
+    if (procedure === "fails") {
+      return Promise.reject({ error: "djwamp.error.invalid_argument", args: ["bad room"], kwargs: { messages: ["x"] } });
+    }
+    return Promise.resolve(args[0]);
+  }
+
+  event(topic, id, ...args) { this._MESSAGE_MAP[36]([36, topic, 1, { transaction_hash: id }, args, {}]); }
+}
+
+function harness() {
+  const timers = [];
+  const connections = [];
+  class Connection {
+    constructor(options) { this.options = options; connections.push(this); }
+    open() {}
+    close() { this.onclose("closed", { reason: "wamp.close.normal" }); }
+  }
+  const env = {
+    autobahn: { Connection, Result: class {} },
+    setTimeout: (fn, ms) => { timers.push({ fn, ms }); return timers.length; },
+    clearTimeout: () => {},
+    fetch: async () => ({ ok: true, json: async () => ({ ticket: "T" }) }),
+  };
+  const rt = new Realtime({ url: "ws://x/ws", realm: "djwamp", backoff: { initial: 1, jitter: 0 } }, env);
+  const states = [];
+  rt.on("state", (s) => states.push(s));
+  const up = async () => {
+    const session = new FakeSession();
+    connections.at(-1).onopen(session, { authrole: "anonymous" });
+    await new Promise((r) => setImmediate(r));
+    return session;
+  };
+  const drop = (reason = "wamp.close.transport_lost") => connections.at(-1).onclose("lost", { reason });
+  return { rt, env, timers, connections, states, up, drop };
+}
+
+test("connects, subscribes, and hands the handler the data and the event id", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  const got = [];
+  await h.rt.subscribe("public.feed", (data, event) => got.push([data, event.id]));
+  session.event("public.feed", "1-0", { text: "hi" });
+  assert.deepEqual(got, [[{ text: "hi" }, "1-0"]]);
+  assert.deepEqual(h.states, ["connecting", "connected"]);
+  assert.deepEqual(h.connections[0].options.authmethods, ["anonymous"]);
+});
+
+test("reconnects with growing delays, subscribes again and reports the possible gap", async () => {
+  const h = harness();
+  h.rt.open();
+  let session = await h.up();
+  const got = [];
+  await h.rt.subscribe("public.feed", (data) => got.push(data));
+  session.event("public.feed", "5-0", "a");
+  const gaps = [];
+  h.rt.on("gap", (gap) => gaps.push(gap));
+
+  h.drop();
+  assert.equal(h.rt.state, "reconnecting");
+  assert.equal(h.timers.at(-1).ms, 1000);
+  h.timers.at(-1).fn();                   // attempt 2 fails too
+  h.drop();
+  assert.equal(h.timers.at(-1).ms, 2000);
+  h.timers.at(-1).fn();
+  session = await h.up();
+  assert.equal(h.rt.state, "connected");
+  assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
+
+  session.event("public.feed", "5-0", "a");  // redelivered: dropped
+  session.event("public.feed", "6-0", "b");
+  assert.deepEqual(got, ["a", "b"]);
+  h.drop();
+  assert.equal(h.timers.at(-1).ms, 1000, "a successful connection resets the backoff");
+});
+
+test("a revoked session goes offline instead of reconnecting", async () => {
+  const h = harness();
+  const revoked = [];
+  h.rt.on("revoked", (r) => revoked.push(r.reason));
+  h.rt.open();
+  await h.up();
+  const timersBefore = h.timers.length;
+  h.drop("djwamp.close.logged_out");
+  assert.equal(h.rt.state, "offline");
+  assert.deepEqual(revoked, ["djwamp.close.logged_out"]);
+  assert.equal(h.timers.length, timersBefore);
+});
+
+test("a refused subscription rejects with the WAMP error URI and is forgotten", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  session.refuse.add("user.2.inbox");
+  await assert.rejects(h.rt.subscribe("user.2.inbox", () => {}),
+    (e) => e instanceof RealtimeError && e.uri === "wamp.error.not_authorized");
+  assert.equal(h.rt.subscriptions.size, 0);
+});
+
+test("call resolves with the result and rejects with a typed error", async () => {
+  const h = harness();
+  h.rt.open();
+  await h.up();
+  assert.equal(await h.rt.call("echo", 42), 42);
+  await assert.rejects(h.rt.call("fails"), (e) => e.uri === "djwamp.error.invalid_argument"
+    && e.message === "bad room" && e.kwargs.messages[0] === "x");
+});
+
+test("a call while offline fails at once with djwamp.error.offline", async () => {
+  const h = harness();
+  await assert.rejects(h.rt.call("echo", 1), (e) => e.uri === "djwamp.error.offline");
+});
+
+test("ticket auth fetches a fresh ticket for each attempt", async () => {
+  const h = harness();
+  const rt = new Realtime({ url: "ws://x/ws", realm: "djwamp", auth: "ticket", ticketUrl: "/realtime/ticket/" }, h.env);
+  rt.open();
+  const connection = h.connections.at(-1);
+  assert.deepEqual(connection.options.authmethods, ["ticket"]);
+  assert.equal(await connection.options.onchallenge(null, "ticket"), "T");
+});
+
+test("bad configuration is refused at once", () => {
+  assert.throws(() => new Realtime({ realm: "x" }), TypeError);
+  assert.throws(() => new Realtime({ url: "ws://x", realm: "x", auth: "password" }), TypeError);
+});

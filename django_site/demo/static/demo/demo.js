@@ -1,0 +1,51 @@
+// The demo page: a live public feed and the signed-in user's notifications.
+(function () {
+  "use strict";
+  var rt = djwamp.connect();
+  var stateEl = document.getElementById("state");
+  var banner = document.getElementById("banner");
+  var user = document.getElementById("demo").dataset.user;
+
+  function show(text) {
+    banner.textContent = text;
+    banner.hidden = false;
+  }
+
+  function append(listId, text, id) {
+    var item = document.createElement("li");
+    item.textContent = text;
+    if (id) item.dataset.eventId = id;
+    var list = document.getElementById(listId);
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > 50) list.removeChild(list.lastChild);
+  }
+
+  rt.on("state", function (state) {
+    stateEl.textContent = state;
+    stateEl.className = "state " + state;
+  });
+  rt.on("revoked", function () {
+    show("You were signed out. Reload the page to continue.");
+  });
+  rt.on("gap", function () {
+    show("Reconnected. Events sent while the connection was down are not shown.");
+  });
+  rt.on("error", function (error) {
+    show("Error: " + error.uri);
+  });
+
+  rt.subscribe("public.feed", function (data, event) {
+    append("feed", (data && data.text) || JSON.stringify(data), event.id);
+  });
+
+  if (user) {
+    rt.subscribe("user." + user + ".notifications", function (data, event) {
+      append("notifications", (data && data.text) || JSON.stringify(data), event.id);
+    });
+    document.getElementById("notify").addEventListener("submit", function (e) {
+      e.preventDefault();
+      fetch(e.target.action, { method: "POST", body: new FormData(e.target), credentials: "same-origin" });
+    });
+  }
+  window.demoRealtime = rt; // for the end-to-end tests and the curious
+})();

@@ -1,0 +1,85 @@
+"""The demo in Debian's Chromium: what a Django developer judges djwamp by."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.e2e.conftest import screenshot, sign_in, wait_connected
+
+
+def user_id(page) -> str:
+    return page.get_attribute("#demo", "data-user")
+
+
+def test_anonymous_visitor_sees_the_public_feed(new_page, publisher):
+    page = new_page()
+    publisher("public.feed", {"text": "hello visitors"})
+    page.wait_for_selector("#feed li:has-text('hello visitors')", timeout=2_000)
+    assert page.locator("#notifications").count() == 0
+
+
+def test_signed_in_user_sees_a_notification_published_from_django_within_a_second(new_page, publisher):
+    page = new_page("alice")
+    event_id = publisher(f"user.{user_id(page)}.notifications", {"text": "your report is ready"})
+    item = page.wait_for_selector("#notifications li:has-text('your report is ready')", timeout=1_000)
+    assert item.get_attribute("data-event-id") == event_id
+    screenshot(page, "demo.png")
+
+
+def test_another_user_does_not_see_it(new_page, publisher):
+    alice, bob = new_page("alice"), new_page("bob")
+    assert user_id(alice) != user_id(bob)
+    publisher(f"user.{user_id(alice)}.notifications", {"text": "for alice only"})
+    publisher(f"user.{user_id(bob)}.notifications", {"text": "for bob"})
+    alice.wait_for_selector("#notifications li:has-text('for alice only')", timeout=2_000)
+    bob.wait_for_selector("#notifications li:has-text('for bob')", timeout=2_000)
+    assert "for alice only" not in bob.inner_text("#notifications")
+
+
+def test_a_user_cannot_subscribe_to_another_users_topic_from_the_console(new_page):
+    alice, bob = new_page("alice"), new_page("bob")
+    error = bob.evaluate("""(topic) => window.demoRealtime.subscribe(topic, () => {})
+                                .then(() => "allowed", (e) => e.uri)""", f"user.{user_id(alice)}.notifications")
+    assert error == "wamp.error.not_authorized"
+
+
+def test_notify_button_publishes_through_django(new_page):
+    page = new_page("alice")
+    page.click("#notify button")
+    page.wait_for_selector("#notifications li:has-text('Hello alice!')", timeout=2_000)
+
+
+def test_ticket_mode_connects_as_the_signed_in_user(new_page, publisher):
+    page = new_page("bob", path="/?auth=ticket")
+    assert page.evaluate("window.demoRealtime.details.authid") == user_id(page)
+    publisher(f"user.{user_id(page)}.notifications", {"text": "via ticket"})
+    page.wait_for_selector("#notifications li:has-text('via ticket')", timeout=2_000)
+
+
+def test_signing_out_in_one_tab_closes_the_other_tabs_connection(browser, stack):
+    context = browser.new_context()
+    try:
+        first = context.new_page()
+        sign_in(first, stack, "alice")
+        wait_connected(first)
+        second = context.new_page()
+        second.goto(stack.url + "/")
+        wait_connected(second)
+        first.click("#logout")
+        second.wait_for_selector('body[data-realtime-state="offline"]', state="attached", timeout=1_000)
+        assert "signed out" in second.inner_text("#banner")
+    finally:
+        context.close()
+
+
+def test_the_page_reconnects_after_the_node_restarts_and_says_what_it_may_have_missed(new_page, publisher, stack):
+    page = new_page("alice")
+    stack.node.proc.kill(signal.SIGKILL)
+    stack.node.proc.proc.wait(30)
+    page.wait_for_selector('body[data-realtime-state="reconnecting"]', state="attached", timeout=10_000)
+    stack.node.stop()
+    stack.node.start()
+    wait_connected(page, timeout=60_000)
+    assert "Reconnected" in page.inner_text("#banner")
+    publisher(f"user.{user_id(page)}.notifications", {"text": "after the restart"})
+    page.wait_for_selector("#notifications li:has-text('after the restart')", timeout=2_000)
