@@ -5,6 +5,7 @@ Nothing here touches the machine's Redis on 6379: every test Redis is private, o
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -123,16 +124,23 @@ def test_db_path(django_db_setup, django_db_blocker) -> str:
     return str(connection.settings_dict["NAME"])
 
 
-@pytest.fixture(scope="session")
-def crossbar_node(tmp_path_factory, redis_server, test_db_path):
-    """One real Crossbar node (router + our components) for the integration tests."""
-    node = make_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path)
+@contextlib.contextmanager
+def running_node(tmp_path_factory, redis_url: str, **env: str):
+    """A started node (see make_node) that is stopped, and its logs kept, whatever happens."""
+    node = make_node(tmp_path_factory, redis_url, **env)
     try:
         node.start()
         yield node
     finally:
         node.stop()
         _keep_logs(node)
+
+
+@pytest.fixture(scope="session")
+def crossbar_node(tmp_path_factory, redis_server, test_db_path):
+    """One real Crossbar node (router + our components) for the integration tests."""
+    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path) as node:
+        yield node
 
 
 def _keep_logs(node: CrossbarNode) -> None:

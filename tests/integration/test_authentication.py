@@ -20,7 +20,7 @@ from django.test import Client
 
 from realtime import errors, publish
 from realtime._identity import TICKET_SALT
-from tests.conftest import _keep_logs, make_node
+from tests.conftest import running_node
 from tests.wamp import EventCollector, connect_ws, sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -394,13 +394,9 @@ def _reactor():
 
 @pytest.fixture(scope="module")
 def members_only_node(tmp_path_factory, redis_server, test_db_path):
-    node = make_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path, DJWAMP_ALLOW_ANONYMOUS="0")
-    try:
-        node.start()
+    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path,
+                      DJWAMP_ALLOW_ANONYMOUS="0") as node:
         yield node
-    finally:
-        node.stop()
-        _keep_logs(node)
 
 
 @pytest_twisted.ensureDeferred

@@ -13,7 +13,7 @@ from twisted.internet.threads import deferToThread
 
 from realtime import RedisUnavailable, publish
 from router.processes import free_port
-from tests.conftest import RedisServer, _keep_logs, make_node
+from tests.conftest import RedisServer, running_node
 from tests.wamp import EventCollector, connect_ws
 
 
@@ -27,13 +27,8 @@ def durable_redis(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, durable_redis):
-    node = make_node(tmp_path_factory, durable_redis.url)
-    try:
-        node.start()
+    with running_node(tmp_path_factory, durable_redis.url) as node:
         yield node
-    finally:
-        node.stop()
-        _keep_logs(node)
 
 
 @pytest.fixture
