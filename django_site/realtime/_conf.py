@@ -27,6 +27,9 @@ DEFAULTS = {
     "RULES": _rules.DEFAULT_RULES,
     "TICKET_MAX_AGE": 30,
     "REVALIDATE_INTERVAL": 60.0,
+    "RPC_WORKERS": 16,
+    "RPC_QUEUE": 64,
+    "RPC_TIMEOUT": 30.0,
 }
 
 
@@ -46,6 +49,9 @@ class RealtimeSettings:
     RULES: tuple[dict, ...]
     TICKET_MAX_AGE: int
     REVALIDATE_INTERVAL: float
+    RPC_WORKERS: int
+    RPC_QUEUE: int
+    RPC_TIMEOUT: float
 
     @functools.cached_property
     def rules(self) -> _rules.RuleSet:
@@ -81,6 +87,10 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _non_negative_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _uri(value: object) -> bool:
     try:
         wire.check_topic(value)
@@ -107,6 +117,9 @@ _VALIDATORS = {
     "ALLOW_ANONYMOUS": (lambda v: isinstance(v, bool), "True or False"),
     "TICKET_MAX_AGE": (_positive_int, "a whole number of seconds greater than 0 (tickets are short-lived: 30)"),
     "REVALIDATE_INTERVAL": (_positive_number, "a number of seconds greater than 0"),
+    "RPC_WORKERS": (_positive_int, "a whole number of threads greater than 0 (default 16)"),
+    "RPC_QUEUE": (_non_negative_int, "a whole number of calls, 0 or more (default 64)"),
+    "RPC_TIMEOUT": (_positive_number, "a number of seconds greater than 0 (default 30)"),
 }
 
 

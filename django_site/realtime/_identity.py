@@ -15,14 +15,15 @@ import redis
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ._conf import get_settings
 from ._exceptions import RealtimeError, RedisUnavailable
 from ._publish import redis_client
 
-__all__ = ["Identity", "TicketRefused", "anonymous_identity", "fingerprint", "identity_from_session_key",
-           "issue_ticket", "redeem_ticket"]
+__all__ = ["Identity", "TicketRefused", "active_user", "anonymous_identity", "fingerprint",
+           "identity_from_session_key", "issue_ticket", "redeem_ticket"]
 
 TICKET_SALT = "djwamp.ticket"
 _TICKET_KEY = "djwamp:ticket:{}"
@@ -58,6 +59,16 @@ def fingerprint(session_key: str) -> str:
 
 def anonymous_identity() -> Identity:
     return Identity("anonymous", f"anonymous-{secrets.token_hex(8)}", {"authenticated": False})
+
+
+def active_user(authid: object):
+    """The active user whose primary key is the WAMP ``authid``, or ``None``."""
+    model = get_user_model()
+    try:
+        user = model._default_manager.get(pk=model._meta.pk.to_python(authid))
+    except (model.DoesNotExist, ValidationError, ValueError, TypeError):
+        return None
+    return user if getattr(user, "is_active", True) else None
 
 
 def identity_from_session_key(session_key: str) -> Identity | None:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 
 
 class RealtimeConfig(AppConfig):
@@ -10,3 +11,5 @@ class RealtimeConfig(AppConfig):
         from ._revocation import connect_signals
 
         connect_signals()
+        # each installed app's procedures.py declares its @procedure functions
+        autodiscover_modules("procedures")

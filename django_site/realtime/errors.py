@@ -20,3 +20,11 @@ CLOSE_SESSION_ENDED = "djwamp.close.session_ended"  # the Django session expired
 
 # Why one of the node's own components stopped (it takes the node down with it)
 COMPONENT_FAILED = "djwamp.error.component_failed"
+
+# Calling a procedure (@procedure); the message in args[0] is safe to show, details in kwargs
+INVALID_ARGUMENT = "djwamp.error.invalid_argument"    # bad arguments or ValidationError: {"messages"} / {"errors"}
+PERMISSION_DENIED = "djwamp.error.permission_denied"  # login_required, permission, or PermissionDenied
+NOT_FOUND = "djwamp.error.not_found"                  # ObjectDoesNotExist or Http404
+TIMEOUT = "djwamp.error.timeout"                      # the procedure ran longer than its timeout
+BUSY = "djwamp.error.busy"                            # every worker busy and the queue full: retry later
+INTERNAL = "djwamp.error.internal"                    # any other exception: {"error_id"} names it in the log

@@ -5,7 +5,8 @@ from realtime import RealtimeError, RedisUnavailable
 
 
 def test_all_lists_exactly_the_public_api():
-    assert sorted(realtime.__all__) == ["RealtimeError", "RedisUnavailable", "publish", "publish_on_commit"]
+    assert sorted(realtime.__all__) == ["CallRequest", "RealtimeError", "RedisUnavailable", "procedure", "publish",
+                                        "publish_on_commit"]
     assert len(realtime.__all__) == len(set(realtime.__all__))
 
 
