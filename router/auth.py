@@ -71,16 +71,10 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
 
 class SessionAuthenticator(BackendSession):
     log = Logger()
+    # without the authenticator nobody gets in: a failed start stops the node
+    component_name = "authenticator"
 
-    async def onJoin(self, details) -> None:
-        try:
-            await self._start()
-        except Exception:
-            # without the authenticator nobody gets in: stop the node, loudly
-            self.log.failure("djwamp authenticator could not start")
-            self.leave(errors.COMPONENT_FAILED)
-
-    async def _start(self) -> None:
+    async def start(self) -> None:
         from twisted.internet import reactor
 
         self._reactor = reactor

@@ -1,9 +1,12 @@
 """The dynamic authorizer: decides what browser sessions may do, from REALTIME["RULES"].
 
-Default deny. A rule that depends only on the role and the URI is answered at once (and
-Crossbar may cache it); one that needs the user -- ``{user}`` in the URI, a Django
-permission, a check function -- is answered per session, with the ORM work in the Django
-thread pool, and never cached (Crossbar's cache is per role, not per user).
+Default deny. The names of registered ``@procedure`` functions may be called by every browser
+role whatever the rules say (the rpc component enforces each procedure's own login_required
+and permission) and registered by none. For any other URI, a rule that depends only on the
+role and the URI is answered at once (and Crossbar may cache it); one that needs the user --
+``{user}`` in the URI, a Django permission, a check function -- is answered per session, with
+the ORM work in the Django thread pool, and never cached (Crossbar's cache is per role, not
+per user).
 ``wamp.*``, ``crossbar.*`` and ``djwamp.*`` stay closed to browsers whatever a rule says.
 """
 
@@ -11,8 +14,6 @@ from __future__ import annotations
 
 from twisted.internet import threads
 from twisted.logger import Logger
-
-from realtime import errors
 
 from . import django_bridge
 from .backend import BackendSession
@@ -25,22 +26,21 @@ class AuthorizerComponent(BackendSession):
     """Registers ``djwamp.authorize`` for the router's browser roles."""
 
     log = Logger()
+    # without the authorizer every browser action fails: a failed start stops the node
+    component_name = "authorizer"
 
-    async def onJoin(self, details) -> None:
-        try:
-            conf = await threads.deferToThread(django_bridge.realtime_settings)
-            self.rules = conf.rules
-            self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-authorize")
-            await self.register(self.authorize, AUTHORIZER_URI)
-        except Exception:
-            # without the authorizer every browser action fails: stop the node, loudly
-            self.log.failure("djwamp authorizer could not start")
-            self.leave(errors.COMPONENT_FAILED)
-            return
-        self.log.info("djwamp authorizer ready on {uri} ({count} rules)", uri=AUTHORIZER_URI,
-                      count=len(self.rules.rules))
+    async def start(self) -> None:
+        conf = await threads.deferToThread(django_bridge.realtime_settings)
+        self.rules = conf.rules
+        self.procedures = await threads.deferToThread(django_bridge.procedure_names)
+        self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-authorize")
+        await self.register(self.authorize, AUTHORIZER_URI)
+        self.log.info("djwamp authorizer ready on {uri} ({count} rules, {procedures} procedures)",
+                      uri=AUTHORIZER_URI, count=len(self.rules.rules), procedures=len(self.procedures))
 
     async def authorize(self, session: dict, uri: str, action: str, options: dict | None = None) -> dict:
+        if uri in self.procedures and action in ("call", "register"):
+            return self.procedure_decision(action)
         role, authid = session.get("authrole", ""), session.get("authid")
         match = (options or {}).get("match", "exact")
         verdict = self.rules.decide(role, authid, uri, action, match)
@@ -60,3 +60,11 @@ class AuthorizerComponent(BackendSession):
             # procedures run as the caller: they must learn who calls (issue: RPC)
             "disclose": action == "call",
         }
+
+    @staticmethod
+    def procedure_decision(action: str) -> dict:
+        """Call: yes, with the caller disclosed (the procedure runs as that user). Register: never;
+        a browser's roundrobin registration would be handed a share of other users' calls.
+        Both depend on the URI alone, so Crossbar may cache them."""
+        allowed = action == "call"
+        return {"allow": allowed, "cache": True, "disclose": allowed}

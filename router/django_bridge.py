@@ -27,6 +27,11 @@ __all__ = [
     "ticket_identity",
     "anonymous_identity",
     "user_passes",
+    "procedure_registry",
+    "procedure_names",
+    "call_procedure",
+    "call_procedure_async",
+    "procedure_error",
     "DjangoThreadPool",
 ]
 
@@ -89,15 +94,11 @@ def anonymous_identity():
 
 def user_passes(authid: str, rules: Sequence[Any], uri: str, action: str) -> bool:
     """Whether the active user ``authid`` passes the permission/check of any of ``rules``."""
-    from django.contrib.auth import get_user_model
     from django.utils.module_loading import import_string
+    from realtime._identity import active_user
 
-    model = get_user_model()
-    try:
-        user = model._default_manager.get(pk=model._meta.pk.to_python(authid))
-    except Exception:
-        return False
-    if not getattr(user, "is_active", True):
+    user = active_user(authid)
+    if user is None:
         return False
     for rule in rules:
         if rule.permissions and not user.has_perms(rule.permissions):
@@ -112,6 +113,50 @@ def user_passes(authid: str, rules: Sequence[Any], uri: str, action: str) -> boo
                 continue
         return True
     return False
+
+
+def procedure_registry():
+    """Every ``@procedure`` of the installed apps (``realtime._procedures.ProcedureRegistry``).
+
+    Raises ``ImproperlyConfigured`` naming the problems the system checks report (duplicate or
+    invalid names): a node must not serve a name whose meaning is ambiguous.
+    """
+    setup()
+    from django.core.exceptions import ImproperlyConfigured
+    from realtime._procedures import registry
+
+    if registry.problems:
+        raise ImproperlyConfigured(" ".join(f"{p.msg} {p.hint} ({p.id})" for p in registry.problems))
+    return registry
+
+
+def procedure_names() -> frozenset[str]:
+    """The names browsers may call (the rpc component serves them)."""
+    setup()
+    from realtime._procedures import registry
+
+    return registry.names()
+
+
+def call_procedure(procedure, args: list, kwargs: dict, **caller: Any) -> Any:
+    """Run a sync procedure for one call. Call in the pool."""
+    from realtime._procedures import call
+
+    return call(procedure, args, kwargs, **caller)
+
+
+def call_procedure_async(procedure, args: list, kwargs: dict, **caller: Any):
+    """The coroutine that runs an ``async def`` procedure for one call, on an asyncio loop."""
+    from realtime._procedures import acall
+
+    return acall(procedure, args, kwargs, **caller)
+
+
+def procedure_error(exc: BaseException):
+    """``realtime._procedures.CallError`` (uri, args, kwargs) for what a call raised."""
+    from realtime._procedures import describe_error
+
+    return describe_error(exc)
 
 
 class DjangoThreadPool:

@@ -137,6 +137,13 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                         "realm": settings.realm,
                         "transport": backend_client,
                     },
+                    {
+                        "type": "class",
+                        "id": "procedures",
+                        "classname": "router.rpc.ProcedureComponent",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
                 ],
             },
         ],

@@ -34,8 +34,10 @@ NODE_READY_LINE = "Ok, local node configuration ran successfully"
 AUTHENTICATOR_READY_LINE = "djwamp authenticator ready"
 AUTHORIZER_READY_LINE = "djwamp authorizer ready"
 BRIDGE_READY_LINE = "djwamp bridge ready"
-#: what a node prints once browsers can connect and events flow
-NODE_READY_LINES = (NODE_READY_LINE, AUTHENTICATOR_READY_LINE, AUTHORIZER_READY_LINE, BRIDGE_READY_LINE)
+PROCEDURES_READY_LINE = "djwamp procedures ready"
+#: what a node prints once browsers can connect, events flow and procedures answer
+NODE_READY_LINES = (NODE_READY_LINE, AUTHENTICATOR_READY_LINE, AUTHORIZER_READY_LINE, BRIDGE_READY_LINE,
+                    PROCEDURES_READY_LINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
