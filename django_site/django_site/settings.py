@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "realtime",
     "demo",
 ]
+# Test/dev hook: more apps, comma-separated (the tests give their nodes `tests.rpc_app`,
+# whose procedures exist only for them).
+INSTALLED_APPS += [app.strip() for app in os.environ.get("DJWAMP_EXTRA_APPS", "").split(",") if app.strip()]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -102,6 +105,10 @@ REALTIME = {
     "ALLOW_ANONYMOUS": os.environ.get("DJWAMP_ALLOW_ANONYMOUS", "1") == "1",
     "REVALIDATE_INTERVAL": float(os.environ.get("DJWAMP_REVALIDATE_INTERVAL", "60")),
 }
+# Test/dev hooks for the procedure pool (unset: the REALTIME defaults).
+for _key, _parse in (("RPC_WORKERS", int), ("RPC_QUEUE", int), ("RPC_TIMEOUT", float)):
+    if os.environ.get(f"DJWAMP_{_key}"):
+        REALTIME[_key] = _parse(os.environ[f"DJWAMP_{_key}"])
 
 LOGGING = {
     "version": 1,

@@ -13,44 +13,16 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
 
 from realtime import errors, publish
 from realtime._identity import TICKET_SALT
 from tests.conftest import running_node
-from tests.wamp import EventCollector, connect_ws, sleep
+from tests.integration.browsers import USED_SECRETS, connect, login, make_user
+from tests.wamp import EventCollector, sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-#: every cookie and ticket value used in this module; none may appear in a log
-USED_SECRETS: list[str] = []
-
-
-def make_user(username: str | None = None, *, staff: bool = False, active: bool = True):
-    user = get_user_model().objects.create_user(username or f"u{uuid.uuid4().hex[:10]}", password="pw-Secret-123",
-                                                is_staff=staff, is_active=active)
-    return user
-
-
-def login(user) -> tuple[Client, str]:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    USED_SECRETS.append(cookie)
-    return client, cookie
-
-
-def own_origin(node) -> str:
-    return f"http://127.0.0.1:{node.settings.port}"
-
-
-async def connect(node, *, cookie: str | None = None, origin: str | None = "own", **kwargs):
-    headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"} if cookie else {}
-    return await connect_ws(node.ws_url, node.realm, origin=own_origin(node) if origin == "own" else origin,
-                            headers=headers, **kwargs)
 
 
 def get_ticket(client: Client) -> str:
