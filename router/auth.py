@@ -31,7 +31,7 @@ from realtime import errors
 
 from . import django_bridge
 from .backend import BackendSession
-from .settings import AUTHENTICATOR_URI
+from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
 __all__ = ["REVOKE_URI", "SessionAuthenticator", "origin_allowed"]
 
@@ -46,6 +46,7 @@ class Refused(Exception):
 @dataclass
 class Admission:
     authid: str
+    role: str
     fingerprint: str | None
     session_key: str = field(repr=False)
     expiry: object = None  # the DelayedCall that re-validates at the session's expiry
@@ -85,10 +86,9 @@ class SessionAuthenticator(BackendSession):
         await self.register(self.authenticate, AUTHENTICATOR_URI, options=RegisterOptions(invoke="roundrobin"))
         await self.register(self.revoke, REVOKE_URI)
         await self.subscribe(self._left, "wamp.session.on_leave")
-        self._revalidating = task.LoopingCall(lambda: defer.ensureDeferred(self.revalidate_all()))
+        self._revalidating = task.LoopingCall(self._revalidate_all_logged)
         self._revalidating.clock = reactor
-        self._revalidating.start(self.conf.REVALIDATE_INTERVAL, now=False).addErrback(
-            lambda f: self.log.failure("re-validation stopped", failure=f))
+        self._revalidating.start(self.conf.REVALIDATE_INTERVAL, now=False)
         self.log.info("djwamp authenticator ready on {uri} (anonymous {anonymous})", uri=AUTHENTICATOR_URI,
                       anonymous="allowed" if self.conf.ALLOW_ANONYMOUS else "refused")
 
@@ -107,6 +107,10 @@ class SessionAuthenticator(BackendSession):
         except Exception:
             self.log.failure("authentication failed on an unexpected error")
             raise ApplicationError(errors.UNAVAILABLE, "authentication is unavailable, try again") from None
+        if identity.authid == BACKEND_AUTHID or identity.role not in BROWSER_ROLES:
+            # a user whose primary key is "backend" must never share the components' authid
+            self.log.error("refused a session whose authid would be {authid!r}", authid=identity.authid)
+            raise ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed")
         if identity.session_key:
             self._admit(details.get("session"), identity)
         return {"role": identity.role, "authid": identity.authid, "extra": identity.authextra}
@@ -152,11 +156,10 @@ class SessionAuthenticator(BackendSession):
     def _admit(self, session_id: int | None, identity) -> None:
         if session_id is None:
             return
-        admission = Admission(identity.authid, identity.fingerprint, identity.session_key)
+        admission = Admission(identity.authid, identity.role, identity.fingerprint, identity.session_key)
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time()) + 0.5
-            admission.expiry = self._reactor.callLater(
-                delay, lambda: defer.ensureDeferred(self.revalidate(session_id)))
+            admission.expiry = self._reactor.callLater(delay, self._revalidate_logged, session_id)
         self._forget(session_id)
         self.admitted[session_id] = admission
 
@@ -168,14 +171,30 @@ class SessionAuthenticator(BackendSession):
     def _left(self, session_id, *args, **kwargs) -> None:
         self._forget(session_id)
 
+    def _revalidate_logged(self, session_id: int) -> defer.Deferred:
+        return defer.ensureDeferred(self.revalidate(session_id)).addErrback(
+            lambda f: self.log.failure("re-validating session {id} failed; kept", failure=f, id=session_id))
+
+    def _revalidate_all_logged(self) -> defer.Deferred:
+        # an error (database down, router busy) skips this round; the loop must go on
+        return defer.ensureDeferred(self.revalidate_all()).addErrback(
+            lambda f: self.log.failure("re-validation round failed; next in {s} s", failure=f,
+                                       s=self.conf.REVALIDATE_INTERVAL))
+
     async def revalidate(self, session_id: int) -> None:
-        """Close ``session_id`` if its Django session is no longer valid for its user."""
+        """Close ``session_id`` if its Django session no longer gives the same user and role.
+
+        An error reaching the session store raises (and the session stays): only a store
+        that answers "no such valid session" closes it.
+        """
         admission = self.admitted.get(session_id)
         if admission is None:
             return
         identity = await self.pool.run(django_bridge.session_identity, admission.session_key)
         if identity is None or identity.authid != admission.authid:
             await self._kill(session_id, errors.CLOSE_SESSION_ENDED, "Your session has ended.")
+        elif identity.role != admission.role:
+            await self._kill(session_id, errors.CLOSE_REVOKED, "Your account changed; sign in again.")
 
     async def revalidate_all(self) -> None:
         if not self.admitted:
@@ -188,6 +207,8 @@ class SessionAuthenticator(BackendSession):
 
     async def revoke(self, action: str, authid: str, session: str | None = None) -> int:
         """Called by the bridge for each control entry; returns how many sessions were closed."""
+        if authid == BACKEND_AUTHID:
+            raise ApplicationError("wamp.error.invalid_argument", "the node's own sessions cannot be revoked")
         if action == "kill_user":
             killed = await self.call("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
                                      message="Your account changed; sign in again.")

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from . import django_bridge
 from .backend import BackendSession
+from .history import HISTORY_URI
 from .settings import AUTHORIZER_URI
 
 __all__ = ["AuthorizerComponent"]
@@ -32,7 +33,9 @@ class AuthorizerComponent(BackendSession):
     async def start(self) -> None:
         conf = await threads.deferToThread(django_bridge.realtime_settings)
         self.rules = conf.rules
-        self.procedures = await threads.deferToThread(django_bridge.procedure_names)
+        # djwamp.history is answered like a procedure: any browser may call it, none register it;
+        # the history component itself checks the caller may subscribe to the topic asked for
+        self.procedures = frozenset(await threads.deferToThread(django_bridge.procedure_names)) | {HISTORY_URI}
         self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-authorize")
         await self.register(self.authorize, AUTHORIZER_URI)
         self.log.info("djwamp authorizer ready on {uri} ({count} rules, {procedures} procedures)",

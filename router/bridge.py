@@ -31,6 +31,7 @@ from realtime import errors, wire
 
 from .auth import REVOKE_URI
 from .backend import BackendSession
+from .history import HistoryWriter
 from .redis_stream import Entry, NoGroup, RedisConnection, RedisStream, RedisUnavailable
 
 __all__ = ["Backoff", "BridgeStats", "StreamBridge", "BridgeComponent"]
@@ -65,6 +66,7 @@ class BridgeStats:
     trimmed: int = 0
     unaddressed: int = 0
     revocations: int = 0
+    history_errors: int = 0
     redis_errors: int = 0
 
 
@@ -78,6 +80,8 @@ class StreamBridge:
     clock: IReactorTime
     max_age: float
     max_payload_bytes: int | None = None
+    #: keeps the latest events of the topics REALTIME["HISTORY"] names (None: no history)
+    history: HistoryWriter | None = None
     batch_size: int = 100
     block_ms: int = 1000
     backoff: Backoff = field(default_factory=Backoff)
@@ -148,6 +152,7 @@ class StreamBridge:
         """
         done: list[str] = []
         events: list[wire.Event | wire.Control] = []
+        fields_of: dict[str, dict] = {}
         now_ms = int(self.clock.seconds() * 1000)
         oldest_ms = self._oldest_wanted_ms()
         for entry_id, fields in entries:
@@ -178,17 +183,20 @@ class StreamBridge:
                 done.append(entry_id)
                 continue
             events.append(event)
+            fields_of[event.id] = fields
 
         results = await defer.DeferredList(
             [defer.maybeDeferred(self.publish, event) for event in events], consumeErrors=True
         )
         lost = None
+        delivered: list[wire.Event] = []
         for event, (ok, outcome) in zip(events, results):
             if ok:
                 if isinstance(event, wire.Control):
                     self.stats.revocations += 1
                 else:
                     self.stats.delivered += 1
+                    delivered.append(event)
                 done.append(event.id)
             elif outcome.check(ApplicationError):
                 self.stats.refused += 1
@@ -198,9 +206,22 @@ class StreamBridge:
                 done.append(event.id)
             elif lost is None:
                 lost = outcome
+        await self._record_history(delivered, fields_of)
         await self.stream.ack(done)
         if lost is not None:
             lost.raiseException()
+
+    async def _record_history(self, delivered: list[wire.Event], fields_of: dict[str, dict]) -> None:
+        if self.history is None:
+            return
+        wanted = [(event, fields_of[event.id]) for event in delivered if self.history.wants(event.topic)]
+        try:
+            await self.history.record(wanted)
+        except Exception as exc:
+            # history is a convenience for reconnecting clients: never redeliver over it
+            self.stats.history_errors += 1
+            self.log.error("bridge could not store history for {count} events: {error}", count=len(wanted),
+                           error=str(exc))
 
     def _oldest_wanted_ms(self) -> int:
         return max(0, int((self.clock.seconds() - self.max_age) * 1000))
@@ -220,17 +241,10 @@ class BridgeComponent(BackendSession):
 
     log = Logger()
     STATS_INTERVAL = 60.0
+    # a router that silently delivers nothing is worse than a node that stops
+    component_name = "bridge"
 
-    async def onJoin(self, details) -> None:
-        try:
-            await self._start_bridge()
-        except Exception:
-            # Crossbar only logs an exception from onJoin; leaving stops the node instead of
-            # leaving a router that silently delivers nothing.
-            self.log.failure("djwamp bridge could not start")
-            self.leave(errors.COMPONENT_FAILED)
-
-    async def _start_bridge(self) -> None:
+    async def start(self) -> None:
         from twisted.internet import reactor
 
         from . import django_bridge
@@ -243,8 +257,9 @@ class BridgeComponent(BackendSession):
         self._redis = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
         stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
+        history = HistoryWriter(self._redis, conf.STREAM, conf.history, conf.HISTORY_TTL) if conf.history else None
         self.bridge = StreamBridge(stream, self._deliver, clock=reactor, max_age=conf.MAX_EVENT_AGE,
-                                   max_payload_bytes=conf.MAX_PAYLOAD_BYTES, log=self.log)
+                                   max_payload_bytes=conf.MAX_PAYLOAD_BYTES, history=history, log=self.log)
         await self.register(self._stats, f"djwamp.bridge.{node_id}.stats")
         self.bridge.ready.addCallback(lambda _: self.log.info(
             "djwamp bridge ready: {stream} -> realm {realm} (group {group}, Redis {redis})",

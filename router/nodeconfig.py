@@ -139,6 +139,13 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                     },
                     {
                         "type": "class",
+                        "id": "history",
+                        "classname": "router.history.HistoryComponent",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
+                    {
+                        "type": "class",
                         "id": "procedures",
                         "classname": "router.rpc.ProcedureComponent",
                         "realm": settings.realm,

@@ -24,6 +24,7 @@ __all__ = [
     "RedisStream",
     "RedisUnavailable",
     "parse_entries",
+    "parse_entry",
     "parse_autoclaim",
 ]
 
@@ -167,20 +168,21 @@ def parse_entries(reply) -> list[Entry]:
         return []
     entries: list[Entry] = []
     for _key, stream_entries in reply:
-        entries.extend(_entry(item) for item in stream_entries or ())
+        entries.extend(parse_entry(item) for item in stream_entries or ())
     return entries
 
 
 def parse_autoclaim(reply) -> tuple[str, list[Entry]]:
     """Parse ``XAUTOCLAIM``: ``[cursor, [[id, fields], ...]]`` (+ ``[deleted ids]`` on Redis 7)."""
     cursor, claimed = reply[0], reply[1]
-    entries = [_entry(item) for item in claimed or ()]
+    entries = [parse_entry(item) for item in claimed or ()]
     if len(reply) > 2:
         entries.extend((entry_id, None) for entry_id in reply[2] or ())
     return cursor, entries
 
 
-def _entry(item) -> Entry:
+def parse_entry(item) -> Entry:
+    """One ``[id, [field, value, ...]]`` item of a stream reply."""
     entry_id, flat = item[0], item[1]
     if flat is None:
         return entry_id, None

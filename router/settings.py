@@ -101,9 +101,9 @@ class NodeSettings:
 def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     origins = tuple(o.strip() for o in env.get(name, "").split(",") if o.strip())
     for origin in origins:
-        if not re.fullmatch(r"https?://[^/:]+:(\d+|\*)", origin):
-            raise SettingsError(f"{name} entry {origin!r}: write scheme://host:port "
-                                "(Crossbar needs the port, e.g. https://example.com:443)")
+        if not re.fullmatch(r"https?://[^/:*]+:(\d+|\*)", origin):
+            raise SettingsError(f"{name} entry {origin!r}: write scheme://host:port with a literal host "
+                                "(Crossbar needs the port, e.g. https://example.com:443; the port may be *)")
     return origins
 
 

@@ -16,6 +16,7 @@ import { RealtimeError, REVOCATION_REASONS, toRealtimeError } from "./errors.js"
 import { Emitter } from "./events.js";
 
 const WAMP_EVENT = 36;
+const HISTORY = "djwamp.history";
 const STATES = new Set(["idle", "connecting", "connected", "reconnecting", "offline"]);
 
 /** Where the page's WebSocket goes by default: same origin, path /ws. */
@@ -123,11 +124,7 @@ export class Realtime extends Emitter {
       if (this.session !== session) return;
       this._setState("connected");
       if (reconnected) {
-        // Events published while we were away are not replayed by the router: tell the page
-        // which topics may have a gap, and since which event id.
-        for (const sub of this.subscriptions) {
-          this.emit("gap", { topic: sub.topic, since: this.dedupe.lastId(sub.topic) });
-        }
+        for (const sub of this.subscriptions) this._resume(session, sub);
       }
     });
   }
@@ -219,9 +216,42 @@ export class Realtime extends Emitter {
   _deliver(sub, args, kwargs, details) {
     const wire = this._current.details || {};
     const id = typeof wire.transaction_hash === "string" ? wire.transaction_hash : null;
-    if (!this.dedupe.accept(sub.topic, id)) return;
-    const event = { id, topic: (details && details.topic) || sub.topic, args, kwargs };
-    sub.handler(args[0], event);
+    this._hand(sub, { id, topic: (details && details.topic) || sub.topic, args, kwargs });
+  }
+
+  _hand(sub, event) {
+    if (!this.dedupe.accept(sub.topic, event.id)) return;
+    try {
+      sub.handler(event.args[0], event);
+    } catch (error) {
+      this.emit("error", error);
+    }
+  }
+
+  /**
+   * After a reconnect: ask djwamp.history for what this topic missed since the last event id
+   * we saw, hand it over (duplicates dropped), and emit "gap" when that cannot be complete
+   * (the topic keeps no history, too much was missed, or we may not ask).
+   */
+  async _resume(session, sub) {
+    const since = this.dedupe.lastId(sub.topic);
+    if (since === null) return; // nothing seen yet, nothing to resume from
+    let complete = !sub.match; // a pattern subscription has no single history
+    let cursor = since;
+    try {
+      for (let page = 0; complete && page < 20; page += 1) {
+        const result = await session.call(HISTORY, [sub.topic], { since: cursor, limit: 100 });
+        for (const event of result.events) {
+          this._hand(sub, { id: event.id, topic: sub.topic, args: event.args, kwargs: event.kwargs, replayed: true });
+          cursor = event.id;
+        }
+        complete = complete && result.complete;
+        if (!result.more || !result.events.length) break;
+      }
+    } catch (error) {
+      complete = false;
+    }
+    if (!complete && this.session === session) this.emit("gap", { topic: sub.topic, since });
   }
 
   async _unsubscribe(sub) {

@@ -25,6 +25,10 @@ class FakeSession {
 
   call(procedure, args, kwargs) {
     this.calls.push([procedure, args, kwargs]);
+    if (procedure === "djwamp.history") {
+      if (!this.history) return Promise.reject({ error: "djwamp.error.no_history", args: [], kwargs: {} });
+      return Promise.resolve(this.history(args[0], kwargs.since));
+    }
     if (procedure === "fails") {
       return Promise.reject({ error: "djwamp.error.invalid_argument", args: ["bad room"], kwargs: { messages: ["x"] } });
     }
@@ -73,7 +77,7 @@ test("connects, subscribes, and hands the handler the data and the event id", as
   assert.deepEqual(h.connections[0].options.authmethods, ["anonymous"]);
 });
 
-test("reconnects with growing delays, subscribes again and reports the possible gap", async () => {
+test("reconnects with growing delays, subscribes again and reports the gap it cannot fill", async () => {
   const h = harness();
   h.rt.open();
   let session = await h.up();
@@ -150,4 +154,47 @@ test("ticket auth fetches a fresh ticket for each attempt", async () => {
 test("bad configuration is refused at once", () => {
   assert.throws(() => new Realtime({ realm: "x" }), TypeError);
   assert.throws(() => new Realtime({ url: "ws://x", realm: "x", auth: "password" }), TypeError);
+});
+
+
+test("after a reconnect, what was missed comes from the history, once, and no gap is reported", async () => {
+  const h = harness();
+  h.rt.open();
+  let session = await h.up();
+  const got = [];
+  await h.rt.subscribe("public.feed", (data, event) => got.push([data, event.replayed || false]));
+  session.event("public.feed", "5-0", "a");
+  const gaps = [];
+  h.rt.on("gap", (gap) => gaps.push(gap));
+  h.drop();
+  h.timers.at(-1).fn();
+  const next = new FakeSession();
+  next.history = (topic, since) => ({
+    events: [{ id: "5-0", args: ["a"], kwargs: {} }, { id: "6-0", args: ["b"], kwargs: {} }],
+    complete: since === "5-0", more: false,
+  });
+  h.connections.at(-1).onopen(next, {});
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [["a", false], ["b", true]]);
+  assert.deepEqual(gaps, []);
+  assert.deepEqual(next.calls[0], ["djwamp.history", ["public.feed"], { since: "5-0", limit: 100 }]);
+});
+
+test("a history that cannot be complete is reported as a gap", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  await h.rt.subscribe("public.feed", () => {});
+  session.event("public.feed", "5-0", "a");
+  const gaps = [];
+  h.rt.on("gap", (gap) => gaps.push(gap));
+  h.drop();
+  h.timers.at(-1).fn();
+  const next = new FakeSession();
+  next.history = () => ({ events: [{ id: "9-0", args: ["z"], kwargs: {} }], complete: false, more: false });
+  h.connections.at(-1).onopen(next, {});
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
 });

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import _rules, wire
+from . import _history, _rules, wire
 
 DEFAULTS = {
     "REALM": "djwamp",
@@ -25,6 +25,8 @@ DEFAULTS = {
     "TOPIC_PREFIXES": ("public.", "user.", "staff."),
     "ALLOW_ANONYMOUS": True,
     "RULES": _rules.DEFAULT_RULES,
+    "HISTORY": {},
+    "HISTORY_TTL": 86400,
     "TICKET_MAX_AGE": 30,
     "REVALIDATE_INTERVAL": 60.0,
     "RPC_WORKERS": 16,
@@ -47,11 +49,18 @@ class RealtimeSettings:
     TOPIC_PREFIXES: tuple[str, ...]
     ALLOW_ANONYMOUS: bool
     RULES: tuple[dict, ...]
+    HISTORY: dict
+    HISTORY_TTL: int
     TICKET_MAX_AGE: int
     REVALIDATE_INTERVAL: float
     RPC_WORKERS: int
     RPC_QUEUE: int
     RPC_TIMEOUT: float
+
+    @functools.cached_property
+    def history(self) -> _history.HistoryPolicy:
+        """``HISTORY`` parsed (validated by the system checks)."""
+        return _history.parse_history(self.HISTORY)
 
     @functools.cached_property
     def rules(self) -> _rules.RuleSet:
@@ -116,6 +125,8 @@ _VALIDATORS = {
                        "a non-empty list of URI prefixes ending in '.', such as ['public.', 'user.']"),
     "ALLOW_ANONYMOUS": (lambda v: isinstance(v, bool), "True or False"),
     "TICKET_MAX_AGE": (_positive_int, "a whole number of seconds greater than 0 (tickets are short-lived: 30)"),
+    "HISTORY_TTL": (_positive_int, "a whole number of seconds greater than 0 (a topic's history is dropped "
+                                   "after that long without events)"),
     "REVALIDATE_INTERVAL": (_positive_number, "a number of seconds greater than 0"),
     "RPC_WORKERS": (_positive_int, "a whole number of threads greater than 0 (default 16)"),
     "RPC_QUEUE": (_non_negative_int, "a whole number of calls, 0 or more (default 64)"),
@@ -137,12 +148,37 @@ def find_problems(value: object) -> list[Problem]:
         if key in value and not is_valid(value[key]):
             shown = redact_url(value[key]) if key == "REDIS_URL" and isinstance(value[key], str) else value[key]
             problems.append(Problem("realtime.E003", f"REALTIME[{key!r}] is {shown!r}.", f"Use {expected}."))
+    if "HISTORY" in value:
+        try:
+            _history.parse_history(value["HISTORY"])
+        except _history.HistoryError as exc:
+            problems.append(Problem("realtime.E007", f"REALTIME['HISTORY'] is not usable: {exc}.",
+                                    "Map topics or prefixes ending in '.' to a number of events, e.g. "
+                                    "{'public.feed': 100, 'user.': 20}."))
     if "RULES" in value:
         try:
-            _rules.parse_rules(value["RULES"])
+            rules = _rules.parse_rules(value["RULES"])
         except _rules.RuleError as exc:
             problems.append(Problem("realtime.E004", f"REALTIME['RULES'] is not usable: {exc}.",
                                     "Each rule is a dict with 'uri' and 'allow', see docs/ref/settings.md#rules."))
+        else:
+            problems.extend(_unimportable_checks(rules))
+    return problems
+
+
+def _unimportable_checks(rules: _rules.RuleSet) -> list[Problem]:
+    from django.utils.module_loading import import_string
+
+    problems = []
+    for rule in rules.rules:
+        if rule.check is None:
+            continue
+        try:
+            import_string(rule.check)
+        except ImportError as exc:
+            problems.append(Problem("realtime.E004", f"REALTIME['RULES'][{rule.index}] check {rule.check!r} "
+                                    f"cannot be imported ({exc}).",
+                                    "Point 'check' at a function (user, uri, action) -> bool."))
     return problems
 
 

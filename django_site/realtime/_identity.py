@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ._conf import get_settings
@@ -76,10 +77,9 @@ def identity_from_session_key(session_key: str) -> Identity | None:
     if not session_key or len(session_key) > 4096:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    try:
-        data = store.load()
-    except Exception:
-        return None
+    # A bad or tampered key loads as an empty session; an unreachable database or cache
+    # raises, and must: "the session store is down" is not "this session is invalid".
+    data = store.load()
     user = _session_user(data)
     if user is None:
         return None
@@ -118,7 +118,7 @@ def _session_user(data: dict):
     try:
         user_id = get_user_model()._meta.pk.to_python(data[SESSION_KEY])
         backend_path = data[BACKEND_SESSION_KEY]
-    except Exception:
+    except (KeyError, ValidationError, TypeError, ValueError):
         return None
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return None
@@ -136,10 +136,9 @@ def _session_user(data: dict):
 def _hash_matches(user, stored: str) -> bool:
     if constant_time_compare(stored, user.get_session_auth_hash()):
         return True
-    with_secret = getattr(user, "_get_session_auth_hash", None)
-    return with_secret is not None and any(
-        constant_time_compare(stored, with_secret(secret=fallback)) for fallback in settings.SECRET_KEY_FALLBACKS
-    )
+    # the hook custom user models override (Django 5.1+), as django.contrib.auth.get_user() uses
+    fallbacks = getattr(user, "get_session_auth_fallback_hash", None)
+    return fallbacks is not None and any(constant_time_compare(stored, candidate) for candidate in fallbacks())
 
 
 def issue_ticket(request) -> tuple[str, int]:

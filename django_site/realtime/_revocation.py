@@ -48,10 +48,18 @@ def _logged_out(sender, request=None, user=None, **kwargs) -> None:
     if user is None or request is None:
         return
     session_key = getattr(getattr(request, "session", None), "session_key", None)
-    if session_key:
+    if session_key and not _session_key_changes_on_save():
         revoke_session(user.pk, session_key)
     else:
+        # signed-cookie sessions get a new key whenever they are saved: the key this logout
+        # sees may not be the one a WebSocket connected with, so close all of the user's
         revoke_user(user.pk)
+
+
+def _session_key_changes_on_save() -> bool:
+    from django.conf import settings
+
+    return settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies"
 
 
 def _before_save(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
@@ -59,7 +67,7 @@ def _before_save(sender, instance, raw=False, update_fields=None, **kwargs) -> N
     setattr(instance, _REVOKE_ATTR, False)
     if raw or instance.pk is None:
         return
-    watched = [name for name in ("password", "is_active") if _is_field(sender, name)]
+    watched = [name for name in ("password", "is_active", "is_staff") if _is_field(sender, name)]
     if update_fields is not None:
         watched = [name for name in watched if name in update_fields]
     if not watched:
@@ -69,7 +77,9 @@ def _before_save(sender, instance, raw=False, update_fields=None, **kwargs) -> N
         return
     password_changed = "password" in old and old["password"] != instance.password
     deactivated = old.get("is_active") and not getattr(instance, "is_active", True)
-    setattr(instance, _REVOKE_ATTR, bool(password_changed or deactivated))
+    # a demoted staff member must not keep the staff role on open connections
+    demoted = old.get("is_staff") and not getattr(instance, "is_staff", False)
+    setattr(instance, _REVOKE_ATTR, bool(password_changed or deactivated or demoted))
 
 
 def _after_save(sender, instance, created=False, **kwargs) -> None:

@@ -70,6 +70,10 @@ class Rule:
 
     def covers(self, authid: str | None, uri: str, match: str) -> bool:
         """Does every URI the request could touch fall under this rule (for this caller)?"""
+        if self.check and match != "exact":
+            # a check function judges one URI; a pattern subscription would slip past it
+            # (under "chat.", the prefix "chat.4" also covers rooms 40, 41, ...)
+            return False
         pattern = self._pattern(authid)
         return pattern is not None and _covers(self.match, pattern, uri, match)
 
@@ -101,6 +105,9 @@ class RuleSet:
 
     def decide(self, role: str, authid: str | None, uri: str, action: str, match: str = "exact") -> Verdict:
         if uri.startswith(FORBIDDEN_PREFIXES) or match not in MATCH_TYPES or action not in ACTIONS:
+            return Verdict(False, (), False)
+        if match == "wildcard" and uri.split(".")[0] == "":
+            # "..on_join" would match wamp.session.on_join: never for a browser
             return Verdict(False, (), False)
         candidates = [r for r in self.rules if action in r.allow and role in r.roles]
         pending = []
@@ -201,6 +208,9 @@ def _check_pattern(where: str, uri: str, match: str) -> None:
     if uri.startswith(FORBIDDEN_PREFIXES):
         raise RuleError(f"{where}: {uri!r} is reserved (wamp., crossbar., djwamp.); no rule can open it")
     body = uri[:-1] if match == "prefix" else uri
+    if body.split(".")[0] in ("", USER_PLACEHOLDER):
+        raise RuleError(f"{where}: {uri!r} must start with a fixed component (a pattern open at the start "
+                        "would also match wamp., crossbar. and djwamp. URIs)")
     if match == "prefix" and not uri.endswith("."):
         raise RuleError(f"{where}: a prefix rule ends with '.', e.g. {uri + '.'!r} (else {uri!r} would also "
                         f"cover {uri + 'x'!r})")

@@ -13,6 +13,9 @@ UNAVAILABLE = "djwamp.error.unavailable"
 # An event that autobahn could not put on the wire (logged; the publisher is not told)
 INVALID_EVENT = "djwamp.error.invalid_event"
 
+# djwamp.history: this topic keeps no history (REALTIME["HISTORY"]), so a gap cannot be filled
+NO_HISTORY = "djwamp.error.no_history"
+
 # Why the router closed a session
 CLOSE_LOGGED_OUT = "djwamp.close.logged_out"        # its Django session logged out
 CLOSE_REVOKED = "djwamp.close.revoked"              # password changed, user deactivated or deleted

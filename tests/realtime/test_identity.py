@@ -355,3 +355,13 @@ def test_a_database_session_reports_its_stored_expiry_not_a_fresh_lifetime():
     Session.objects.filter(session_key=key).update(expire_date=earlier)
     identity = identity_from_session_key(key)
     assert identity.expires_at == pytest.approx(earlier.timestamp(), abs=1)
+
+
+def test_a_failing_session_store_raises_instead_of_saying_no_session(settings):
+    # "the store is down" must not read as "the session is invalid": that would close every
+    # signed-in connection at the next re-validation (the authenticator answers "unavailable")
+    from django.db import DatabaseError
+
+    settings.SESSION_ENGINE = "tests.realtime.unreachable_sessions"
+    with pytest.raises(DatabaseError):
+        identity_from_session_key("a" * 32)

@@ -282,3 +282,27 @@ def test_a_password_change_with_redis_down_is_saved_and_logged(settings, caplog)
     user.refresh_from_db()
     assert user.check_password("a-new-password-2")
     assert [r.name for r in caplog.records if r.levelno >= logging.WARNING] == ["realtime.revocation"]
+
+
+def test_demoting_a_staff_member_writes_kill_user(stream):
+    user = make_user(is_staff=True)
+    user.is_staff = False
+    user.save()
+    assert only_control(stream) == wire.Control(only_control(stream).id, "kill_user", str(user.pk))
+
+
+def test_promoting_to_staff_writes_nothing(stream):
+    user = make_user()
+    user.is_staff = True
+    user.save()
+    assert stream.xlen() == 0
+
+
+def test_logout_with_signed_cookie_sessions_closes_all_of_the_users_connections(stream, settings):
+    # that engine re-signs (re-keys) the session on every save: the key at logout may not be
+    # the one a WebSocket connected with
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    user = make_user()
+    client, _cookie = logged_in(user)
+    client.logout()
+    assert only_control(stream).action == "kill_user"

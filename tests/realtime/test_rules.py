@@ -133,3 +133,25 @@ def test_bad_rules_fail_the_system_checks():
     problems = find_problems({"RULES": [{"uri": "public", "match": "prefix", "allow": ["subscribe"]}]})
     assert [p.id for p in problems] == ["realtime.E004"]
     assert "RULES[0]" in problems[0].msg
+
+
+def test_a_check_function_judges_exact_uris_only():
+    # under "chat.", a prefix subscription "chat.4" would also cover rooms 40, 41, ...
+    rules = parse_rules([{"uri": "chat.", "allow": ["subscribe"], "check": "demo.rules.may_read"}])
+    assert [r.uri for r in rules.decide("user", "1", "chat.4", "subscribe").pending] == ["chat."]
+    assert rules.decide("user", "1", "chat.4", "subscribe", "prefix").pending == ()
+    assert rules.decide("user", "1", "chat..x", "subscribe", "wildcard").pending == ()
+
+
+def test_patterns_open_at_the_start_are_refused_and_never_allowed():
+    for uri, match in (("..", "wildcard"), ("..on_join", "wildcard"), ("{user}.inbox", "exact")):
+        with pytest.raises(RuleError, match="fixed component"):
+            parse_rules([{"uri": uri, "match": match, "allow": ["subscribe"], "roles": ["user"]}])
+    assert not allows(DEFAULTS, "staff", "1", "..on_join", match="wildcard")
+
+
+def test_a_check_path_that_cannot_be_imported_fails_the_system_checks():
+    from realtime._conf import find_problems
+
+    problems = find_problems({"RULES": [{"uri": "chat.", "allow": ["subscribe"], "check": "nowhere.at_all"}]})
+    assert [p.id for p in problems] == ["realtime.E004"] and "cannot be imported" in problems[0].msg

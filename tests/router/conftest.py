@@ -25,3 +25,9 @@ def make_stream(redis_connection, stream_key):
     def make(consumer: str = "bridge-a", group: str = "djwamp:test") -> RedisStream:
         return RedisStream(redis_connection, key=stream_key, group=group, consumer=consumer)
     return make
+
+
+@pytest.fixture
+def client(redis_server):
+    """redis-py on the private test Redis (text replies)."""
+    return redis_server.client()

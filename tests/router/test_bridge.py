@@ -64,11 +64,6 @@ def make_bridge(stream, router, clock=None, **kwargs) -> StreamBridge:
     return StreamBridge(stream, router, clock=clock or now_clock(), max_age=300, block_ms=50, **kwargs)
 
 
-@pytest.fixture
-def client(redis_server):
-    return redis_server.client()
-
-
 @pytest_twisted.ensureDeferred
 async def test_entry_is_acknowledged_only_after_the_router_accepted_it(client, make_stream, stream_key):
     stream = make_stream()

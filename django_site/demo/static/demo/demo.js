@@ -28,7 +28,7 @@
     show("You were signed out. Reload the page to continue.");
   });
   rt.on("gap", function () {
-    show("Reconnected. Events sent while the connection was down are not shown.");
+    show("Reconnected, but some events sent while the connection was down could not be recovered.");
   });
   rt.on("error", function (error) {
     show("Error: " + error.uri);
