@@ -263,6 +263,16 @@ export class Realtime extends Emitter {
     }
   }
 
+  /**
+   * The latest events of a topic that keeps a history (REALTIME["HISTORY"]), oldest first, as
+   * {id, topic, args, kwargs} -- e.g. to fill a page when it loads. `since` (an event id) asks
+   * only for newer ones. The same permission as subscribing applies.
+   */
+  async history(topic, { since = null, limit = 50 } = {}) {
+    const result = await this.callKw(HISTORY, [topic], { since, limit });
+    return result.events.map((event) => ({ ...event, topic }));
+  }
+
   // -- RPC ----------------------------------------------------------------------------------
 
   /** Call a Python procedure: resolves with its result, rejects with a RealtimeError. */

@@ -198,3 +198,14 @@ test("a history that cannot be complete is reported as a gap", async () => {
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
 });
+
+
+test("history() returns a topic's latest events for filling a page", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  session.history = () => ({ events: [{ id: "1-0", args: ["a"], kwargs: {} }], complete: true, more: false });
+  const events = await h.rt.history("public.chat.lobby", { limit: 10 });
+  assert.deepEqual(events, [{ id: "1-0", args: ["a"], kwargs: {}, topic: "public.chat.lobby" }]);
+  assert.deepEqual(session.calls.at(-1), ["djwamp.history", ["public.chat.lobby"], { since: null, limit: 10 }]);
+});

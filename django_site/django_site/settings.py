@@ -104,8 +104,9 @@ REALTIME = {
     "TOPIC_PREFIXES": ["public.", "user.", "staff."],
     "ALLOW_ANONYMOUS": os.environ.get("DJWAMP_ALLOW_ANONYMOUS", "1") == "1",
     "REVALIDATE_INTERVAL": float(os.environ.get("DJWAMP_REVALIDATE_INTERVAL", "60")),
-    # what a reconnecting page can ask for: the feed's last 50 events, each user's last 20
-    "HISTORY": {"public.feed": 50, "user.": 20},
+    # what a page can ask for (on load, after a reconnect): the feed's and each chat room's
+    # last 50 events, each user's last 20
+    "HISTORY": {"public.feed": 50, "public.chat.": 50, "user.": 20},
 }
 # Test/dev hooks for the procedure pool (unset: the REALTIME defaults).
 for _key, _parse in (("RPC_WORKERS", int), ("RPC_QUEUE", int), ("RPC_TIMEOUT", float)):

@@ -93,3 +93,33 @@ def test_the_page_reconnects_after_the_node_restarts_and_shows_what_was_publishe
     assert len(ids) == len(set(ids)), "no event is shown twice"
     assert set(meanwhile) <= set(ids)
     assert page.is_hidden("#banner"), "the history filled the gap: no warning"
+
+
+def test_chat_messages_from_one_browser_appear_in_another(new_page):
+    alice, bob = new_page("alice"), new_page("bob")
+    alice.fill("#chat-text", "hello bob, from a Python procedure")
+    alice.click("#chat button")
+    bob.wait_for_selector("#chat-messages li:has-text('alice: hello bob, from a Python procedure')", timeout=2_000)
+    assert alice.input_value("#chat-text") == ""
+
+
+def test_the_procedure_refuses_an_empty_message_with_its_own_words(new_page):
+    page = new_page("alice")
+    page.fill("#chat-text", "   ")
+    page.click("#chat button")
+    page.wait_for_selector("#chat-error:has-text('Write a message.')", timeout=2_000)
+
+
+def test_a_page_loads_the_rooms_recent_messages_from_the_history(new_page):
+    writer = new_page("bob")
+    writer.fill("#chat-text", "said before you came")
+    writer.click("#chat button")
+    writer.wait_for_selector("#chat-messages li:has-text('said before you came')", timeout=2_000)
+    late = new_page()
+    late.wait_for_selector("#chat-messages li:has-text('bob: said before you came')", timeout=5_000)
+    assert late.locator("#chat").count() == 0, "anonymous visitors read but cannot write"
+
+
+def test_whoami_is_answered_by_python_for_the_caller(new_page):
+    assert new_page("alice").wait_for_selector("#whoami:has-text('demo.whoami says: alice')", timeout=5_000)
+    assert new_page().wait_for_selector("#whoami:has-text('anonymous')", timeout=5_000)

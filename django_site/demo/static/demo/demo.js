@@ -47,5 +47,41 @@
       fetch(e.target.action, { method: "POST", body: new FormData(e.target), credentials: "same-origin" });
     });
   }
+  // Chat: the room's history on load, new messages live, sending through a Python procedure.
+  var chatList = document.getElementById("chat-messages");
+  function showChat(message, id) {
+    if (!message || document.querySelector('#chat-messages li[data-event-id="' + id + '"]')) return;
+    var item = document.createElement("li");
+    item.dataset.eventId = id;
+    item.textContent = (message.author || "?") + ": " + message.text;
+    chatList.appendChild(item);
+  }
+  rt.subscribe("public.chat.lobby", function (message, event) { showChat(message, event.id); });
+  rt.on("state", function (state) {
+    if (state !== "connected") return;
+    rt.history("public.chat.lobby", { limit: 20 }).then(function (events) {
+      events.forEach(function (event) { showChat(event.args[0], event.id); });
+    }, function () {});
+    rt.call("demo.whoami").then(function (me) {
+      document.getElementById("whoami").textContent = "demo.whoami says: " +
+        (me.authenticated ? me.username + (me.is_staff ? " (staff)" : "") : "anonymous");
+    });
+  });
+  var chatForm = document.getElementById("chat");
+  if (chatForm) {
+    chatForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var input = document.getElementById("chat-text");
+      var error = document.getElementById("chat-error");
+      error.textContent = "";
+      rt.call("demo.chat.send", "lobby", input.value).then(function () {
+        input.value = "";
+      }, function (failure) {
+        var messages = (failure.kwargs && failure.kwargs.errors && failure.kwargs.errors.text) || [failure.message];
+        error.textContent = messages.join(" ");
+      });
+    });
+  }
+
   window.demoRealtime = rt; // for the end-to-end tests and the curious
 })();
