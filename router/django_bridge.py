@@ -76,6 +76,13 @@ def session_identity(session_key: str):
     return identity_from_session_key(session_key)
 
 
+def mint_ticket(session_key: str, authid: str | None) -> str:
+    """A single-use ticket for that session's user (or anonymous). Call in the pool."""
+    from realtime._identity import mint_ticket as mint
+
+    return mint(session_key, authid)[0]
+
+
 def ticket_identity(token: object):
     """``(Identity, "")`` for a good ticket, ``(None, reason)`` for a refused one. Call in the pool."""
     from realtime._identity import TicketRefused, redeem_ticket

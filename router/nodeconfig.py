@@ -70,6 +70,8 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                         "paths": {
                             # Pages come from Django, on the same origin as the WebSocket.
                             "/": {"type": "reverseproxy", "host": "127.0.0.1", "port": settings.django_port},
+                            # the no-WebSocket fallback: SSE + POST, served by the gateway component
+                            "rt": {"type": "reverseproxy", "host": "127.0.0.1", "port": settings.gateway_port},
                             "ws": {
                                 "type": "websocket",
                                 "serializers": ["json", "msgpack", "cbor"],
@@ -141,6 +143,13 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                         "type": "class",
                         "id": "history",
                         "classname": "router.history.HistoryComponent",
+                        "realm": settings.realm,
+                        "transport": backend_client,
+                    },
+                    {
+                        "type": "class",
+                        "id": "gateway",
+                        "classname": "router.gateway.GatewayComponent",
                         "realm": settings.realm,
                         "transport": backend_client,
                     },

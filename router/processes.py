@@ -36,9 +36,10 @@ AUTHORIZER_READY_LINE = "djwamp authorizer ready"
 BRIDGE_READY_LINE = "djwamp bridge ready"
 PROCEDURES_READY_LINE = "djwamp procedures ready"
 HISTORY_READY_LINE = "djwamp history ready"
+GATEWAY_READY_LINE = "djwamp gateway ready"
 #: what a node prints once browsers can connect, events flow and procedures answer
 NODE_READY_LINES = (NODE_READY_LINE, AUTHENTICATOR_READY_LINE, AUTHORIZER_READY_LINE, BRIDGE_READY_LINE,
-                    PROCEDURES_READY_LINE, HISTORY_READY_LINE)
+                    PROCEDURES_READY_LINE, HISTORY_READY_LINE, GATEWAY_READY_LINE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

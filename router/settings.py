@@ -40,6 +40,8 @@ class NodeSettings:
     port: int = 8080
     realm: str = "djwamp"
     django_port: int = 8081
+    #: the no-WebSocket fallback (router/gateway.py), proxied at /rt/ (DJWAMP_GATEWAY_PORT)
+    gateway_port: int = 8082
     node_id: str = field(default_factory=lambda: _clean_name(socket.gethostname()))
     #: origins that may open the WebSocket at all (Crossbar checks at the upgrade)
     allowed_origins: tuple[str, ...] = ()
@@ -69,6 +71,7 @@ class NodeSettings:
             port=port,
             realm=realm,
             django_port=_port(env, "DJWAMP_DJANGO_PORT", port + 1),
+            gateway_port=_port(env, "DJWAMP_GATEWAY_PORT", port + 2),
             node_id=node_id,
             allowed_origins=origins,
             cookie_origins=cookie_origins,

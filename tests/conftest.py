@@ -96,6 +96,7 @@ def make_node(tmp_path_factory, redis_url: str, **overrides: str) -> CrossbarNod
         **_base_env(),
         "DJWAMP_PORT": str(free_port()),
         "DJWAMP_DJANGO_PORT": str(free_port()),
+        "DJWAMP_GATEWAY_PORT": str(free_port()),
         "DJWAMP_NODE_ID": f"test-{secrets.token_hex(4)}",
         "DJWAMP_BACKEND_SECRET": secrets.token_urlsafe(24),
         "REDIS_URL": redis_url,

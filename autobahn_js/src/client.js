@@ -14,6 +14,7 @@ import { Backoff } from "./backoff.js";
 import { Deduplicator } from "./dedupe.js";
 import { RealtimeError, REVOCATION_REASONS, toRealtimeError } from "./errors.js";
 import { Emitter } from "./events.js";
+import { FallbackConnection } from "./fallback.js";
 
 const WAMP_EVENT = 36;
 const HISTORY = "djwamp.history";
@@ -37,7 +38,12 @@ export class Realtime extends Emitter {
     if (config.auth && !["cookie", "ticket"].includes(config.auth)) {
       throw new TypeError(`djwamp: auth must be "cookie" or "ticket", not ${JSON.stringify(config.auth)}`);
     }
-    this.config = { auth: "cookie", callTimeout: 10, ...config };
+    if (config.transport && !["auto", "websocket", "fallback"].includes(config.transport)) {
+      throw new TypeError(`djwamp: transport must be "auto", "websocket" or "fallback"`);
+    }
+    this.config = { auth: "cookie", transport: "auto", fallbackUrl: "/rt/", callTimeout: 10, ...config };
+    this.EventSource = env.EventSource || globalThis.EventSource;
+    this.WebSocket = "WebSocket" in env ? env.WebSocket : globalThis.WebSocket;
     this.autobahn = env.autobahn || autobahn;
     this.fetch = env.fetch || ((...args) => globalThis.fetch(...args));
     this.setTimeout = env.setTimeout || ((fn, ms) => globalThis.setTimeout(fn, ms));
@@ -53,6 +59,8 @@ export class Realtime extends Emitter {
     this._closing = false;
     this._connectedOnce = false;
     this._waiters = [];
+    this._unreachable = 0;
+    this.transport = null; // "websocket" or "fallback", once chosen
   }
 
   // -- connection --------------------------------------------------------------------------
@@ -72,9 +80,22 @@ export class Realtime extends Emitter {
     this._setState("offline");
   }
 
+  /**
+   * WebSocket unless the browser has none, or it never got through twice in a row (a proxy
+   * that drops upgrades); then the SSE/POST fallback, which needs the session cookie.
+   */
+  _useFallback() {
+    const { transport, auth } = this.config;
+    if (transport !== "auto") return transport === "fallback";
+    if (this.transport) return this.transport === "fallback";
+    const noWebSocket = typeof this.WebSocket !== "function";
+    return auth === "cookie" && typeof this.EventSource === "function" && (noWebSocket || this._unreachable >= 2);
+  }
+
   _attempt() {
     this._retryTimer = null;
     this._setState(this._connectedOnce ? "reconnecting" : "connecting");
+    if (this._useFallback()) return this._attemptFallback();
     const ticket = this.config.auth === "ticket";
     const connection = new this.autobahn.Connection({
       url: this.config.url,
@@ -88,13 +109,34 @@ export class Realtime extends Emitter {
       retry_if_unreachable: false,
       use_es6_promises: true,
     });
-    this.connection = connection;
-    connection.onopen = (session, details) => this._opened(session, details);
     connection.onclose = (reason, details) => {
-      if (connection === this.connection) this._closed(reason, details || {});
+      if (connection === this.connection) {
+        if (reason === "unreachable" && !this.transport) this._unreachable += 1;
+        this._closed(reason, details || {});
+      }
       return true; // never let autobahn retry on its own
     };
+    this._watch(connection, "websocket");
     connection.open();
+  }
+
+  _attemptFallback() {
+    const connection = new FallbackConnection({ base: this.config.fallbackUrl, fetch: this.fetch,
+                                                EventSource: this.EventSource });
+    connection.onclose = (reason, details) => {
+      if (connection === this.connection) this._closed(reason, details || {});
+    };
+    this._watch(connection, "fallback");
+    connection.open();
+  }
+
+  _watch(connection, transport) {
+    this.connection = connection;
+    connection.onopen = (session, details) => {
+      if (connection !== this.connection) return;
+      this.transport = transport;
+      this._opened(session, details);
+    };
   }
 
   async _fetchTicket() {
@@ -115,7 +157,7 @@ export class Realtime extends Emitter {
   _opened(session, details) {
     this.session = session;
     this.details = details;
-    hookEventDetails(session, this._current);
+    if (!session.djwampFallback) hookEventDetails(session, this._current);
     const reconnected = this._connectedOnce;
     this._connectedOnce = true;
     this.backoff.reset();
@@ -214,8 +256,9 @@ export class Realtime extends Emitter {
   }
 
   _deliver(sub, args, kwargs, details) {
-    const wire = this._current.details || {};
-    const id = typeof wire.transaction_hash === "string" ? wire.transaction_hash : null;
+    // the fallback passes the id in the details; over a WebSocket the hook kept it
+    const wire = (details && details.transaction_hash !== undefined ? details : this._current.details) || {};
+    const id = typeof wire.transaction_hash === "string" && wire.transaction_hash ? wire.transaction_hash : null;
     this._hand(sub, { id, topic: (details && details.topic) || sub.topic, args, kwargs });
   }
 

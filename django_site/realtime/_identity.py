@@ -143,15 +143,22 @@ def _hash_matches(user, stored: str) -> bool:
 
 def issue_ticket(request) -> tuple[str, int]:
     """A signed, single-use ticket for the request's user (or anonymous); returns (ticket, seconds)."""
-    conf = get_settings()
-    nonce = secrets.token_urlsafe(18)
     user = request.user
     if user.is_authenticated:
         if not request.session.session_key:
             request.session.save()
-        session_key, authid = request.session.session_key, str(user.pk)
-    else:
-        session_key, authid = "", None
+        return mint_ticket(request.session.session_key, str(user.pk))
+    return mint_ticket("", None)
+
+
+def mint_ticket(session_key: str, authid: str | None) -> tuple[str, int]:
+    """A ticket for the user ``authid`` of ``session_key`` (``None``, "": anonymous).
+
+    The caller vouches that the session belongs to that user (the ticket view and the
+    fallback gateway both checked it); redeeming checks it again.
+    """
+    conf = get_settings()
+    nonce = secrets.token_urlsafe(18)
     try:
         redis_client(conf).set(_TICKET_KEY.format(nonce), session_key or "-", ex=conf.TICKET_MAX_AGE)
     except redis.RedisError as exc:

@@ -123,3 +123,59 @@ def test_a_page_loads_the_rooms_recent_messages_from_the_history(new_page):
 def test_whoami_is_answered_by_python_for_the_caller(new_page):
     assert new_page("alice").wait_for_selector("#whoami:has-text('demo.whoami says: alice')", timeout=5_000)
     assert new_page().wait_for_selector("#whoami:has-text('anonymous')", timeout=5_000)
+
+
+# -- without WebSocket: the SSE/POST fallback ------------------------------------------------
+
+NO_WEBSOCKET = "Object.defineProperty(window, 'WebSocket', {value: undefined, configurable: false});"
+
+
+def fallback_page(browser, stack, user: str | None = None):
+    context = browser.new_context()
+    context.add_init_script(NO_WEBSOCKET)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    if user:
+        sign_in(page, stack, user)
+    page.goto(stack.url + "/")
+    wait_connected(page)
+    assert page.evaluate("window.demoRealtime.transport") == "fallback"
+    return context, page
+
+
+def test_without_websocket_the_page_falls_back_and_still_gets_its_notifications(browser, stack, publisher):
+    context, page = fallback_page(browser, stack, "alice")
+    try:
+        assert page.evaluate("typeof window.WebSocket") == "undefined"
+        event_id = publisher(f"user.{user_id(page)}.notifications", {"text": "over server-sent events"})
+        item = page.wait_for_selector("#notifications li:has-text('over server-sent events')", timeout=2_000)
+        assert item.get_attribute("data-event-id") == event_id
+        page.fill("#chat-text", "sent with a POST")
+        page.click("#chat button")
+        page.wait_for_selector("#chat-messages li:has-text('alice: sent with a POST')", timeout=2_000)
+    finally:
+        context.close()
+
+
+def test_the_fallback_applies_the_same_authorization_as_the_websocket(browser, stack):
+    context, page = fallback_page(browser, stack, "bob")
+    try:
+        error = page.evaluate("""() => window.demoRealtime.subscribe("user.1.notifications", () => {})
+                                     .then(() => "allowed", (e) => e.uri)""")
+        assert error == "wamp.error.not_authorized"
+        assert page.evaluate("window.demoRealtime.details.authrole") == "user"
+    finally:
+        context.close()
+
+
+def test_signing_out_closes_the_fallback_connection_too(browser, stack):
+    context, page = fallback_page(browser, stack, "alice")
+    try:
+        other = context.new_page()
+        other.goto(stack.url + "/")
+        wait_connected(other)
+        other.click("#logout")
+        page.wait_for_selector('body[data-realtime-state="offline"]', state="attached", timeout=2_000)
+        assert "signed out" in page.inner_text("#banner")
+    finally:
+        context.close()

@@ -20,7 +20,8 @@ from tests.wamp import EventCollector, connect_ws
 def dev_stack(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJWAMP_", "REDIS_URL"))}
-    env.update(DJWAMP_PORT=str(port), DJWAMP_DJANGO_PORT=str(free_port()), DJWAMP_RUN_DIR=str(tmp_path / "run"),
+    env.update(DJWAMP_PORT=str(port), DJWAMP_DJANGO_PORT=str(free_port()), DJWAMP_GATEWAY_PORT=str(free_port()),
+               DJWAMP_RUN_DIR=str(tmp_path / "run"),
                DJANGO_DB_PATH=str(tmp_path / "db.sqlite3"), PYTHONUNBUFFERED="1")
     runner = ManagedProcess("make-run", [sys.executable, "-m", "router", "run"], env=env, cwd=REPO_ROOT,
                             log_path=tmp_path / "run.log")

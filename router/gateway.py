@@ -1,0 +1,363 @@
+"""The fallback for browsers that cannot hold a WebSocket: Server-Sent Events plus POST.
+
+Crossbar's own long-poll transport is broken in 26.x and would admit everyone as anonymous
+(see docs/topics/security.md), so this gateway stands in, on the same origin under ``/rt/``
+(the node's web transport proxies there). It uses only public autobahn APIs.
+
+For each browser it holds one WAMP session *authenticated as that browser's user*: it reads
+the Django session cookie (Origin checked like the WebSocket's), mints a single-use ticket
+for that session and joins the router's ``/ws`` with it. So the router's authenticator,
+authorizer and revocation apply exactly as over a WebSocket; the gateway decides nothing.
+
+    POST /rt/open                         -> {"sid", "authid", "authrole", "authextra"}
+    GET  /rt/events?sid=...               -> text/event-stream, one "id: <event id>" per event
+    POST /rt/subscribe   {sid, topic, match?}
+    POST /rt/unsubscribe {sid, topic}
+    POST /rt/call        {sid, procedure, args?, kwargs?} -> {"result"} or {"error", "args", "kwargs"}
+
+A ``sid`` works only with the cookie it was opened with, and only from an allowed Origin;
+POSTs must carry ``X-Requested-With: djwamp`` (a header no cross-site form can set).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.twisted.websocket import WampWebSocketClientFactory
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import ComponentConfig, SubscribeOptions
+from twisted.internet import defer, task, threads
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from realtime import errors
+
+from . import django_bridge
+from .auth import origin_allowed
+from .backend import BackendSession
+
+__all__ = ["GatewayComponent", "Gateway"]
+
+GRACE = 30.0          # seconds a session waits for its event stream to come back
+HEARTBEAT = 15.0      # seconds between SSE comments, so proxies keep the stream open
+MAX_QUEUED = 1000     # events held for a stream that is away; more and the session is dropped
+MAX_BODY = 64 * 1024
+
+
+class Refused(Exception):
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+class _UserSession(ApplicationSession):
+    """The router session a browser uses through the gateway (ticket auth as that user)."""
+
+    def __init__(self, config, ticket: str | None):
+        super().__init__(config)
+        self._ticket = ticket
+        self.joined: defer.Deferred = defer.Deferred()
+        self.gone: defer.Deferred = defer.Deferred()
+
+    def onConnect(self):
+        self.join(self.config.realm, authmethods=["ticket"] if self._ticket else ["anonymous"])
+
+    def onChallenge(self, challenge):
+        return self._ticket
+
+    def onJoin(self, details):
+        self.joined.callback(details)
+
+    def onLeave(self, details):
+        if not self.joined.called:
+            self.joined.errback(ApplicationError(details.reason, details.message))
+        if not self.gone.called:
+            self.gone.callback(details)
+        super().onLeave(details)
+
+    def onDisconnect(self):
+        if not self.joined.called:
+            self.joined.errback(ApplicationError(errors.UNAVAILABLE, "router unreachable"))
+        if not self.gone.called:
+            self.gone.callback(None)
+
+
+@dataclass
+class BrowserSession:
+    sid: str
+    cookie_fingerprint: str
+    wamp: _UserSession
+    subscriptions: dict[str, object] = field(default_factory=dict)
+    queue: list[bytes] = field(default_factory=list)
+    stream: object = None   # the open GET /events request, if any
+    expiry: object = None   # DelayedCall closing the session when no stream came back
+
+
+class Gateway:
+    def __init__(self, *, reactor, ws_url: str, realm: str, origins: tuple[str, ...], cookie_name: str,
+                 allow_anonymous: bool, pool, log: Logger):
+        self.reactor, self.ws_url, self.realm, self.origins = reactor, ws_url, realm, origins
+        self.cookie_name, self.allow_anonymous, self.pool, self.log = cookie_name, allow_anonymous, pool, log
+        self.sessions: dict[str, BrowserSession] = {}
+        self._heartbeat = task.LoopingCall(self._ping)
+        self._heartbeat.clock = reactor
+
+    def start(self) -> None:
+        self._heartbeat.start(HEARTBEAT, now=False)
+
+    def stop(self) -> None:
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        for sid in list(self.sessions):
+            self._close(sid, "gateway stopping")
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _cookie(self, request, *, require_origin: bool = True) -> str:
+        # Browsers send Origin on every POST and on cross-origin GETs, not on a same-origin
+        # EventSource: there, a missing Origin is fine (the sid is a secret bound to the cookie)
+        origin = request.getHeader("origin")
+        if (origin is None and require_origin) or (origin is not None and not origin_allowed(origin, self.origins)):
+            raise Refused(403, errors.NOT_AUTHENTICATED, "origin not allowed")
+        return (request.getCookie(self.cookie_name.encode()) or b"").decode("latin-1")
+
+    def _body(self, request) -> dict:
+        if request.getHeader("x-requested-with") != "djwamp":
+            raise Refused(403, errors.NOT_AUTHENTICATED, "missing X-Requested-With: djwamp")
+        raw = request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise Refused(413, "wamp.error.invalid_argument", "request too large")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise Refused(400, "wamp.error.invalid_argument", "body must be JSON") from None
+        if not isinstance(body, dict):
+            raise Refused(400, "wamp.error.invalid_argument", "body must be a JSON object")
+        return body
+
+    def _session(self, request, sid: object, *, require_origin: bool = True) -> BrowserSession:
+        cookie = self._cookie(request, require_origin=require_origin)
+        session = self.sessions.get(sid) if isinstance(sid, str) else None
+        if session is None or not secrets.compare_digest(session.cookie_fingerprint, _fingerprint(cookie)):
+            raise Refused(404, errors.NOT_AUTHENTICATED, "no such session")
+        return session
+
+    async def open(self, request) -> dict:
+        cookie = self._cookie(request)
+        self._body(request)
+        identity = await self.pool.run(django_bridge.session_identity, cookie) if cookie else None
+        if identity is None and not self.allow_anonymous:
+            raise Refused(403, errors.NOT_AUTHENTICATED, "sign in first")
+        ticket = None
+        if identity is not None:
+            ticket = await self.pool.run(django_bridge.mint_ticket, identity.session_key, identity.authid)
+        wamp = _UserSession(ComponentConfig(realm=self.realm), ticket)
+        parts = urlsplit(self.ws_url)
+        factory = WampWebSocketClientFactory(lambda: wamp, url=self.ws_url)
+        try:
+            await TCP4ClientEndpoint(self.reactor, parts.hostname, parts.port, timeout=10).connect(factory)
+            details = await wamp.joined.addTimeout(10, self.reactor)
+        except ApplicationError as exc:
+            raise Refused(403, exc.error, "the router refused the session") from None
+        except Exception:
+            raise Refused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
+        sid = secrets.token_urlsafe(24)
+        session = BrowserSession(sid, _fingerprint(cookie), wamp)
+        self.sessions[sid] = session
+        wamp.gone.addCallback(lambda closing: self._ended(sid, closing))
+        self._await_stream(session)
+        return {"sid": sid, "authid": details.authid, "authrole": details.authrole,
+                "authextra": details.authextra or {}}
+
+    def events(self, request) -> object:
+        session = self._session(request, request.args.get(b"sid", [b""])[0].decode("latin-1"), require_origin=False)
+        if session.stream is not None:
+            session.stream.finish()
+        if session.expiry is not None and session.expiry.active():
+            session.expiry.cancel()
+        request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-accel-buffering", b"no")
+        request.write(b": djwamp\n\n")
+        session.stream = request
+        for chunk in session.queue:
+            request.write(chunk)
+        session.queue.clear()
+        request.notifyFinish().addBoth(lambda _: self._stream_gone(session, request))
+        return server.NOT_DONE_YET
+
+    async def subscribe(self, request) -> dict:
+        body = self._body(request)
+        session = self._session(request, body.get("sid"))
+        topic, match = body.get("topic"), body.get("match")
+        if not isinstance(topic, str) or topic in session.subscriptions:
+            raise Refused(400, "wamp.error.invalid_argument", "topic missing or already subscribed")
+        options = SubscribeOptions(match=match, details_arg="_djwamp_details") if match else \
+            SubscribeOptions(details_arg="_djwamp_details")
+
+        def on_event(*args, _djwamp_details=None, **kwargs):
+            self._push(session, topic, _djwamp_details, args, kwargs)
+
+        session.subscriptions[topic] = await session.wamp.subscribe(on_event, topic, options=options)
+        return {"topic": topic}
+
+    async def unsubscribe(self, request) -> dict:
+        body = self._body(request)
+        session = self._session(request, body.get("sid"))
+        subscription = session.subscriptions.pop(body.get("topic"), None)
+        if subscription is not None:
+            await subscription.unsubscribe()
+        return {}
+
+    async def call(self, request) -> dict:
+        body = self._body(request)
+        session = self._session(request, body.get("sid"))
+        procedure, args, kwargs = body.get("procedure"), body.get("args", []), body.get("kwargs", {})
+        if not isinstance(procedure, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise Refused(400, "wamp.error.invalid_argument", "procedure, args (list), kwargs (object)")
+        result = await session.wamp.call(procedure, *args, **kwargs)
+        if hasattr(result, "results") or hasattr(result, "kwresults"):
+            return {"result": {"args": list(result.results), "kwargs": result.kwresults}}
+        return {"result": result}
+
+    # -- the event stream -----------------------------------------------------------------------
+
+    def _push(self, session: BrowserSession, topic: str, details, args, kwargs) -> None:
+        event_id = getattr(details, "transaction_hash", None)
+        data = json.dumps({"topic": details.topic or topic if details else topic, "subscription": topic,
+                           "args": list(args), "kwargs": kwargs})
+        chunk = (f"id: {event_id}\n" if event_id else "").encode() + b"data: " + data.encode() + b"\n\n"
+        if session.stream is not None:
+            session.stream.write(chunk)
+        elif len(session.queue) < MAX_QUEUED:
+            session.queue.append(chunk)
+        else:
+            self._close(session.sid, "too many events while the stream was away")
+
+    def _ping(self) -> None:
+        for session in list(self.sessions.values()):
+            if session.stream is not None:
+                session.stream.write(b": ping\n\n")
+
+    def _stream_gone(self, session: BrowserSession, request) -> None:
+        if session.stream is request:
+            session.stream = None
+            self._await_stream(session)
+
+    def _await_stream(self, session: BrowserSession) -> None:
+        session.expiry = self.reactor.callLater(GRACE, self._close, session.sid, "no event stream")
+
+    def _ended(self, sid: str, closing) -> None:
+        """The router closed the user's session (revoked, expired) or the link broke."""
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        if session.expiry is not None and session.expiry.active():
+            session.expiry.cancel()
+        reason = getattr(closing, "reason", None) or errors.UNAVAILABLE
+        if session.stream is not None:
+            data = json.dumps({"reason": reason, "message": getattr(closing, "message", "") or ""})
+            session.stream.write(b"event: close\ndata: " + data.encode() + b"\n\n")
+            session.stream.finish()
+
+    def _close(self, sid: str, why: str) -> None:
+        session = self.sessions.get(sid)
+        if session is not None:
+            self.log.debug("gateway closing {sid_start}...: {why}", sid_start=sid[:6], why=why)
+            if session.wamp.is_attached():
+                session.wamp.leave("wamp.close.normal")
+            else:
+                self._ended(sid, None)
+
+
+def _fingerprint(cookie: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"djwamp-gateway:" + cookie.encode("latin-1", "replace")).hexdigest()
+
+
+class _Endpoint(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, gateway: Gateway, name: str):
+        super().__init__()
+        self.gateway, self.name = gateway, name
+
+    def render_GET(self, request):
+        if self.name != "events":
+            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use POST"))
+        try:
+            return self.gateway.events(request)
+        except Refused as refused:
+            return self._fail(request, refused)
+
+    def render_POST(self, request):
+        if self.name == "events":
+            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use GET"))
+        handler = getattr(self.gateway, self.name)
+        request.notifyFinish().addErrback(lambda _: setattr(request, "djwamp_gone", True))
+        d = defer.ensureDeferred(handler(request))
+        d.addCallbacks(lambda body: self._reply(request, 200, body), lambda f: self._failure(request, f))
+        return server.NOT_DONE_YET
+
+    def _failure(self, request, failure) -> None:
+        if failure.check(Refused):
+            refused = failure.value
+            return self._reply(request, refused.status, {"error": refused.error, "message": refused.message})
+        if failure.check(ApplicationError):
+            exc = failure.value
+            return self._reply(request, 200, {"error": exc.error, "args": list(exc.args), "kwargs": exc.kwargs})
+        self.gateway.log.failure("gateway request failed", failure=failure)
+        return self._reply(request, 500, {"error": errors.UNAVAILABLE, "message": "try again"})
+
+    def _fail(self, request, refused: Refused) -> bytes:
+        request.setResponseCode(refused.status)
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps({"error": refused.error, "message": refused.message}).encode()
+
+    @staticmethod
+    def _reply(request, status: int, body: dict) -> None:
+        if request.finished or getattr(request, "djwamp_gone", False):
+            return
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        request.write(json.dumps(body).encode())
+        request.finish()
+
+
+class GatewayComponent(BackendSession):
+    """Runs the SSE/POST gateway inside the node, on DJWAMP_GATEWAY_PORT (loopback only)."""
+
+    log = Logger()
+    component_name = "gateway"
+
+    async def start(self) -> None:
+        from twisted.internet import reactor
+
+        conf = await threads.deferToThread(django_bridge.realtime_settings)
+        node = self._node_settings
+        self.gateway = Gateway(
+            reactor=reactor, ws_url=f"ws://127.0.0.1:{node.port}/ws", realm=self.config.realm,
+            origins=node.cookie_origins, cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
+            allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_bridge.DjangoThreadPool(size=4, name="djwamp-gateway"),
+            log=self.log)
+        root = resource.Resource()
+        for name in ("open", "events", "subscribe", "unsubscribe", "call"):
+            root.putChild(name.encode(), _Endpoint(self.gateway, name))
+        site = server.Site(root)
+        site.displayTracebacks = False
+        self._port = await TCP4ServerEndpoint(reactor, node.gateway_port, interface="127.0.0.1").listen(site)
+        self.gateway.start()
+        self.log.info("djwamp gateway ready on /rt/ (127.0.0.1:{port})", port=node.gateway_port)
+
+    def onLeave(self, details) -> None:
+        if getattr(self, "gateway", None) is not None:
+            self.gateway.stop()
+            self._port.stopListening()
+        super().onLeave(details)

@@ -1,0 +1,110 @@
+"""The no-WebSocket fallback (SSE + POST) through a real node: same auth, same rules."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+from realtime import errors, publish
+from tests.integration.browsers import login, make_user, own_origin
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(node, path, body=None, *, cookie=None, origin="own", header=True):
+    request = urllib.request.Request(f"http://127.0.0.1:{node.settings.port}/rt/{path}",
+                                     data=json.dumps(body or {}).encode(), method="POST")
+    if origin:
+        request.add_header("Origin", own_origin(node) if origin == "own" else origin)
+    if header:
+        request.add_header("X-Requested-With", "djwamp")
+    if cookie:
+        request.add_header("Cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, json.loads(refused.read() or b"{}")
+
+
+def stream(node, sid, *, cookie=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{node.settings.port}/rt/events?sid={sid}")
+    if cookie:
+        request.add_header("Cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}")
+    return urllib.request.urlopen(request, timeout=15)
+
+
+def next_event(response) -> dict:
+    fields = {}
+    while True:
+        line = response.readline().decode().rstrip("\n")
+        if line.startswith(":"):
+            continue
+        if not line:
+            if fields:
+                return fields
+            continue
+        name, _, value = line.partition(": ")
+        fields[name] = value
+
+
+def test_a_signed_in_browser_gets_its_events_with_ids_over_server_sent_events(crossbar_node, realtime_redis):
+    user = make_user()
+    _client, cookie = login(user)
+    status, opened = post(crossbar_node, "open", cookie=cookie)
+    assert status == 200 and (opened["authrole"], opened["authid"]) == ("user", str(user.pk))
+    events = stream(crossbar_node, opened["sid"], cookie=cookie)
+    assert post(crossbar_node, "subscribe", {"sid": opened["sid"], "topic": f"user.{user.pk}.inbox"},
+                cookie=cookie) == (200, {"topic": f"user.{user.pk}.inbox"})
+    event_id = publish(f"user.{user.pk}.inbox", {"text": "over SSE"})
+    received = next_event(events)
+    assert received["id"] == event_id
+    assert json.loads(received["data"])["args"] == [{"text": "over SSE"}]
+    events.close()
+
+
+def test_the_router_still_decides_what_a_fallback_session_may_do(crossbar_node):
+    user, other = make_user(), make_user()
+    _client, cookie = login(user)
+    _status, opened = post(crossbar_node, "open", cookie=cookie)
+    status, refused = post(crossbar_node, "subscribe", {"sid": opened["sid"], "topic": f"user.{other.pk}.inbox"},
+                           cookie=cookie)
+    assert refused["error"] == errors.NOT_AUTHORIZED
+    _status, called = post(crossbar_node, "call", {"sid": opened["sid"], "procedure": "wamp.session.list"},
+                           cookie=cookie)
+    assert called["error"] == errors.NOT_AUTHORIZED
+
+
+def test_a_foreign_origin_or_a_missing_csrf_header_is_refused(crossbar_node):
+    _client, cookie = login(make_user())
+    assert post(crossbar_node, "open", cookie=cookie, origin="http://evil.example")[0] == 403
+    assert post(crossbar_node, "open", cookie=cookie, origin=None)[0] == 403
+    assert post(crossbar_node, "open", cookie=cookie, header=False)[0] == 403
+
+
+def test_a_session_id_is_useless_without_its_cookie(crossbar_node):
+    _a, alice_cookie = login(make_user())
+    _b, bob_cookie = login(make_user())
+    _status, opened = post(crossbar_node, "open", cookie=alice_cookie)
+    for cookie in (bob_cookie, None):
+        status, body = post(crossbar_node, "subscribe", {"sid": opened["sid"], "topic": "public.feed"}, cookie=cookie)
+        assert (status, body["error"]) == (404, errors.NOT_AUTHENTICATED)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stream(crossbar_node, opened["sid"], cookie=bob_cookie)
+    assert refused.value.code == 404
+    refused.value.close()
+
+
+def test_logout_closes_the_fallback_stream_with_the_reason(crossbar_node, realtime_redis):
+    client, cookie = login(make_user())
+    _status, opened = post(crossbar_node, "open", cookie=cookie)
+    events = stream(crossbar_node, opened["sid"], cookie=cookie)
+    client.logout()
+    closing = next_event(events)
+    assert closing["event"] == "close" and json.loads(closing["data"])["reason"] == errors.CLOSE_LOGGED_OUT
+    events.close()
