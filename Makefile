@@ -8,11 +8,12 @@ PIP    := $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test client node-config system-deps browser-deps clean help
+.PHONY: run test bench client node-config system-deps browser-deps clean help
 
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
 	@echo "make test   - install what the tests need, then run every test"
+	@echo "make bench  - latency side by side (Redis floor, WebSocket, SSE fallback); slow, not in make test"
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ run: $(VENV)/.installed-router $(if $(REDIS_URL),,system-deps)
 test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/.installed
 	cd autobahn_js && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test system-deps
+	$(PY) -m pytest bench -m bench -s $(PYTEST_ARGS)
 
 # Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).
 node-config: $(VENV)/.installed-router
