@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from . import nodeconfig
 from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redis

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ._conf import get_settings

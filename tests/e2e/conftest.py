@@ -86,19 +86,35 @@ def publisher(settings, stack):
     return publish
 
 
+#: what a browser without WebSocket (or behind a proxy that drops it) looks like to a page
+NO_WEBSOCKET = "Object.defineProperty(window, 'WebSocket', {value: undefined, configurable: false});"
+
+
 @pytest.fixture
 def new_page(browser, stack):
+    """``new_page(user, path, websocket=True)``: a connected page in a fresh browser context;
+    ``page.tab()`` opens another connected tab in the same context (same cookies)."""
     contexts = []
 
-    def make(user: str | None = None, path: str = "/"):
+    def make(user: str | None = None, path: str = "/", *, websocket: bool = True):
         context = browser.new_context()
         contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+        if not websocket:
+            context.add_init_script(NO_WEBSOCKET)
+
+        def tab(at: str = path):
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(stack.url + at)
+            wait_connected(page)
+            return page
+
+        first = context.new_page()
         if user:
-            sign_in(page, stack, user)
-        page.goto(stack.url + path)
-        wait_connected(page)
+            sign_in(first, stack, user)
+        first.close()
+        page = tab()
+        page.tab = tab
         return page
 
     yield make

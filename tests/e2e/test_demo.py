@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 
-from tests.e2e.conftest import screenshot, sign_in, wait_connected
+import pytest
+
+from tests.e2e.conftest import screenshot, wait_connected
 
 
 def user_id(page) -> str:
@@ -56,20 +58,13 @@ def test_ticket_mode_connects_as_the_signed_in_user(new_page, publisher):
     page.wait_for_selector("#notifications li:has-text('via ticket')", timeout=2_000)
 
 
-def test_signing_out_in_one_tab_closes_the_other_tabs_connection(browser, stack):
-    context = browser.new_context()
-    try:
-        first = context.new_page()
-        sign_in(first, stack, "alice")
-        wait_connected(first)
-        second = context.new_page()
-        second.goto(stack.url + "/")
-        wait_connected(second)
-        first.click("#logout")
-        second.wait_for_selector('body[data-realtime-state="offline"]', state="attached", timeout=1_000)
-        assert "signed out" in second.inner_text("#banner")
-    finally:
-        context.close()
+@pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "fallback"])
+def test_signing_out_in_one_tab_closes_the_other_tabs_connection(new_page, websocket):
+    watching = new_page("alice", websocket=websocket)
+    other = watching.tab()
+    other.click("#logout")
+    watching.wait_for_selector('body[data-realtime-state="offline"]', state="attached", timeout=1_000)
+    assert "signed out" in watching.inner_text("#banner")
 
 
 def test_the_page_reconnects_after_the_node_restarts_and_shows_what_was_published_meanwhile(
@@ -127,55 +122,26 @@ def test_whoami_is_answered_by_python_for_the_caller(new_page):
 
 # -- without WebSocket: the SSE/POST fallback ------------------------------------------------
 
-NO_WEBSOCKET = "Object.defineProperty(window, 'WebSocket', {value: undefined, configurable: false});"
-
-
-def fallback_page(browser, stack, user: str | None = None):
-    context = browser.new_context()
-    context.add_init_script(NO_WEBSOCKET)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    if user:
-        sign_in(page, stack, user)
-    page.goto(stack.url + "/")
-    wait_connected(page)
+def fallback_page(new_page, user: str | None = None):
+    page = new_page(user, websocket=False)
+    assert page.evaluate("typeof window.WebSocket") == "undefined"
     assert page.evaluate("window.demoRealtime.transport") == "fallback"
-    return context, page
+    return page
 
 
-def test_without_websocket_the_page_falls_back_and_still_gets_its_notifications(browser, stack, publisher):
-    context, page = fallback_page(browser, stack, "alice")
-    try:
-        assert page.evaluate("typeof window.WebSocket") == "undefined"
-        event_id = publisher(f"user.{user_id(page)}.notifications", {"text": "over server-sent events"})
-        item = page.wait_for_selector("#notifications li:has-text('over server-sent events')", timeout=2_000)
-        assert item.get_attribute("data-event-id") == event_id
-        page.fill("#chat-text", "sent with a POST")
-        page.click("#chat button")
-        page.wait_for_selector("#chat-messages li:has-text('alice: sent with a POST')", timeout=2_000)
-    finally:
-        context.close()
+def test_without_websocket_the_page_falls_back_and_still_gets_its_notifications(new_page, publisher):
+    page = fallback_page(new_page, "alice")
+    event_id = publisher(f"user.{user_id(page)}.notifications", {"text": "over server-sent events"})
+    item = page.wait_for_selector("#notifications li:has-text('over server-sent events')", timeout=2_000)
+    assert item.get_attribute("data-event-id") == event_id
+    page.fill("#chat-text", "sent with a POST")
+    page.click("#chat button")
+    page.wait_for_selector("#chat-messages li:has-text('alice: sent with a POST')", timeout=2_000)
 
 
-def test_the_fallback_applies_the_same_authorization_as_the_websocket(browser, stack):
-    context, page = fallback_page(browser, stack, "bob")
-    try:
-        error = page.evaluate("""() => window.demoRealtime.subscribe("user.1.notifications", () => {})
-                                     .then(() => "allowed", (e) => e.uri)""")
-        assert error == "wamp.error.not_authorized"
-        assert page.evaluate("window.demoRealtime.details.authrole") == "user"
-    finally:
-        context.close()
-
-
-def test_signing_out_closes_the_fallback_connection_too(browser, stack):
-    context, page = fallback_page(browser, stack, "alice")
-    try:
-        other = context.new_page()
-        other.goto(stack.url + "/")
-        wait_connected(other)
-        other.click("#logout")
-        page.wait_for_selector('body[data-realtime-state="offline"]', state="attached", timeout=2_000)
-        assert "signed out" in page.inner_text("#banner")
-    finally:
-        context.close()
+def test_the_fallback_applies_the_same_authorization_as_the_websocket(new_page):
+    page = fallback_page(new_page, "bob")
+    error = page.evaluate("""() => window.demoRealtime.subscribe("user.1.notifications", () => {})
+                                 .then(() => "allowed", (e) => e.uri)""")
+    assert error == "wamp.error.not_authorized"
+    assert page.evaluate("window.demoRealtime.details.authrole") == "user"

@@ -7,8 +7,6 @@ import types
 import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
-from twisted.internet import defer
-from twisted.logger import Logger
 
 from realtime import errors, wire
 from realtime._history import HistoryError, parse_history
