@@ -185,18 +185,19 @@ class StreamBridge:
             events.append(event)
             fields_of[event.id] = fields
 
+        # History first: a client that reconnects between the two finds the event in the
+        # history (and de-duplicates it if it also arrives live) instead of missing it.
+        await self._record_history([e for e in events if isinstance(e, wire.Event)], fields_of)
         results = await defer.DeferredList(
             [defer.maybeDeferred(self.publish, event) for event in events], consumeErrors=True
         )
         lost = None
-        delivered: list[wire.Event] = []
         for event, (ok, outcome) in zip(events, results):
             if ok:
                 if isinstance(event, wire.Control):
                     self.stats.revocations += 1
                 else:
                     self.stats.delivered += 1
-                    delivered.append(event)
                 done.append(event.id)
             elif outcome.check(ApplicationError):
                 self.stats.refused += 1
@@ -206,15 +207,14 @@ class StreamBridge:
                 done.append(event.id)
             elif lost is None:
                 lost = outcome
-        await self._record_history(delivered, fields_of)
         await self.stream.ack(done)
         if lost is not None:
             lost.raiseException()
 
-    async def _record_history(self, delivered: list[wire.Event], fields_of: dict[str, dict]) -> None:
+    async def _record_history(self, events: list[wire.Event], fields_of: dict[str, dict]) -> None:
         if self.history is None:
             return
-        wanted = [(event, fields_of[event.id]) for event in delivered if self.history.wants(event.topic)]
+        wanted = [(event, fields_of[event.id]) for event in events if self.history.wants(event.topic)]
         try:
             await self.history.record(wanted)
         except Exception as exc:

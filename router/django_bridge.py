@@ -47,7 +47,10 @@ def setup() -> None:
     with _setup_lock:
         if _is_set_up:
             return
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
+        if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+            # the repository's demo site; a real site sets its own (see the tutorial)
+            logger.warning("DJANGO_SETTINGS_MODULE is not set: the node uses django_site.settings (the demo)")
+            os.environ["DJANGO_SETTINGS_MODULE"] = "django_site.settings"
         import django
 
         django.setup()

@@ -98,12 +98,13 @@ class HistoryComponent(BackendSession):
     async def history(self, topic, since=None, limit=100, _djwamp_call_details: CallDetails | None = None) -> dict:
         details = _djwamp_call_details
         topic, since, limit = self._check_arguments(topic, since, limit)
+        role, authid = details.caller_authrole, details.caller_authid
+        # permission first: which topics keep a history is not for everyone to learn
+        if not await self._may_subscribe(role, authid, topic):
+            raise ApplicationError(errors.NOT_AUTHORIZED, "not authorized")
         size = self.policy.size_for(topic)
         if size is None:
             raise ApplicationError(errors.NO_HISTORY, f"{topic} keeps no history")
-        role, authid = details.caller_authrole, details.caller_authid
-        if not await self._may_subscribe(role, authid, topic):
-            raise ApplicationError(errors.NOT_AUTHORIZED, "not authorized")
         key = history_key(self.conf.STREAM, topic)
         try:
             if since is None:

@@ -228,10 +228,11 @@ export class Realtime extends Emitter {
   async subscribe(topic, handler, { match } = {}) {
     if (typeof topic !== "string" || !topic) throw new TypeError("subscribe(topic, handler): topic must be a string");
     if (typeof handler !== "function") throw new TypeError("subscribe(topic, handler): handler must be a function");
-    const sub = { topic, handler, match, wamp: null };
+    // each subscription de-duplicates on its own: two handlers on one topic both get every event
+    const sub = { topic, handler, match, wamp: null, key: `${topic}#${(this._subscriptionCount = (this._subscriptionCount || 0) + 1)}` };
     this.subscriptions.add(sub);
     const handle = { topic, unsubscribe: () => this._unsubscribe(sub) };
-    if (this.state === "connected") {
+    if (this.session) { // connected, or opened and still renewing the other subscriptions
       try {
         await this._subscribeOnSession(sub);
       } catch (error) {
@@ -263,7 +264,7 @@ export class Realtime extends Emitter {
   }
 
   _hand(sub, event) {
-    if (!this.dedupe.accept(sub.topic, event.id)) return;
+    if (!this.dedupe.accept(sub.key, event.id)) return;
     try {
       sub.handler(event.args[0], event);
     } catch (error) {
@@ -277,20 +278,22 @@ export class Realtime extends Emitter {
    * (the topic keeps no history, too much was missed, or we may not ask).
    */
   async _resume(session, sub) {
-    const since = this.dedupe.lastId(sub.topic);
+    const since = this.dedupe.lastId(sub.key);
     if (since === null) return; // nothing seen yet, nothing to resume from
     let complete = !sub.match; // a pattern subscription has no single history
     let cursor = since;
     try {
-      for (let page = 0; complete && page < 20; page += 1) {
+      let more = complete;
+      for (let page = 0; complete && more && page < 20; page += 1) {
         const result = await session.call(HISTORY, [sub.topic], { since: cursor, limit: 100 });
         for (const event of result.events) {
           this._hand(sub, { id: event.id, topic: sub.topic, args: event.args, kwargs: event.kwargs, replayed: true });
           cursor = event.id;
         }
         complete = complete && result.complete;
-        if (!result.more || !result.events.length) break;
+        more = result.more && result.events.length > 0;
       }
+      if (more) complete = false; // more than 2,000 missed: the page should reload instead
     } catch (error) {
       complete = false;
     }

@@ -209,3 +209,47 @@ test("history() returns a topic's latest events for filling a page", async () =>
   assert.deepEqual(events, [{ id: "1-0", args: ["a"], kwargs: {}, topic: "public.chat.lobby" }]);
   assert.deepEqual(session.calls.at(-1), ["djwamp.history", ["public.chat.lobby"], { since: null, limit: 10 }]);
 });
+
+
+test("two subscriptions to one topic both receive every event", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  const first = [], second = [];
+  await h.rt.subscribe("public.feed", (d) => first.push(d));
+  await h.rt.subscribe("public.feed", (d) => second.push(d));
+  session.handlers.get("public.feed")([1], {}, {});  // the fake keeps the last handler only...
+  assert.deepEqual(second, [1]);
+  // ...so check the de-duplication keys directly: one per subscription
+  const keys = [...h.rt.subscriptions].map((sub) => sub.key);
+  assert.equal(new Set(keys).size, 2);
+});
+
+test("a subscription made while the session is opening is sent, not lost", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = new FakeSession();
+  h.connections.at(-1).onopen(session, {});   // opened; renewals still running
+  assert.notEqual(h.rt.state, "connected");
+  await h.rt.subscribe("public.late", () => {});
+  assert.ok(session.handlers.has("public.late"));
+});
+
+test("a resume that would need more than 20 pages is reported as a gap", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  await h.rt.subscribe("public.feed", () => {});
+  session.event("public.feed", "5-0", "a");
+  const gaps = [];
+  h.rt.on("gap", (gap) => gaps.push(gap));
+  h.drop();
+  h.timers.at(-1).fn();
+  const next = new FakeSession();
+  let n = 10;
+  next.history = () => ({ events: [{ id: `${(n += 1)}-0`, args: [n], kwargs: {} }], complete: true, more: true });
+  h.connections.at(-1).onopen(next, {});
+  for (let i = 0; i < 30; i += 1) await new Promise((r) => setImmediate(r));
+  assert.equal(next.calls.filter(([p]) => p === "djwamp.history").length, 20);
+  assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
+});

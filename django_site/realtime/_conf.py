@@ -175,7 +175,7 @@ def _unimportable_checks(rules: _rules.RuleSet) -> list[Problem]:
             continue
         try:
             import_string(rule.check)
-        except ImportError as exc:
+        except Exception as exc:  # ImportError, or the module itself failing as it loads
             problems.append(Problem("realtime.E004", f"REALTIME['RULES'][{rule.index}] check {rule.check!r} "
                                     f"cannot be imported ({exc}).",
                                     "Point 'check' at a function (user, uri, action) -> bool."))

@@ -51,3 +51,12 @@ def test_ticket_mode_carries_the_csrf_token_for_the_ticket_view():
 def test_template_tag_refuses_an_unknown_auth_mode():
     with pytest.raises(TemplateSyntaxError, match="cookie.*ticket"):
         render('{% realtime_client auth="password" %}')
+
+
+def test_cookie_mode_works_without_the_ticket_url(settings):
+    settings.ROOT_URLCONF = "tests.client.urls_without_realtime"
+    html = render("{% realtime_client %}", RequestFactory().get("/"))
+    config = json.loads(re.search(r'type="application/json">(.*?)</script>', html).group(1))
+    assert "ticketUrl" not in config
+    with pytest.raises(TemplateSyntaxError, match="realtime.urls"):
+        render('{% realtime_client auth="ticket" %}', RequestFactory().get("/"))

@@ -25,7 +25,6 @@ def test_signed_in_user_sees_a_notification_published_from_django_within_a_secon
     event_id = publisher(f"user.{user_id(page)}.notifications", {"text": "your report is ready"})
     item = page.wait_for_selector("#notifications li:has-text('your report is ready')", timeout=1_000)
     assert item.get_attribute("data-event-id") == event_id
-    screenshot(page, "demo.png")
 
 
 def test_another_user_does_not_see_it(new_page, publisher):
@@ -90,12 +89,17 @@ def test_the_page_reconnects_after_the_node_restarts_and_shows_what_was_publishe
     assert page.is_hidden("#banner"), "the history filled the gap: no warning"
 
 
-def test_chat_messages_from_one_browser_appear_in_another(new_page):
+def test_chat_messages_from_one_browser_appear_in_another(new_page, publisher):
     alice, bob = new_page("alice"), new_page("bob")
     alice.fill("#chat-text", "hello bob, from a Python procedure")
     alice.click("#chat button")
     bob.wait_for_selector("#chat-messages li:has-text('alice: hello bob, from a Python procedure')", timeout=2_000)
     assert alice.input_value("#chat-text") == ""
+    bob.click("#notify button")
+    bob.wait_for_selector("#notifications li:has-text('Hello bob!')", timeout=2_000)
+    publisher("public.feed", {"text": "tick 1 (the demo's periodic publisher sends these)"})
+    bob.wait_for_selector("#feed li", timeout=2_000)
+    screenshot(bob, "demo.png")  # the demo as docs/img/demo.png shows it
 
 
 def test_the_procedure_refuses_an_empty_message_with_its_own_words(new_page):

@@ -131,6 +131,7 @@ async def test_history_hides_events_addressed_to_other_users(client, history_bri
 
 @pytest.mark.parametrize("kwargs, uri", [
     ({"topic": "public.nohistory"}, errors.NO_HISTORY),
+    ({"topic": "staff.nohistory"}, errors.NOT_AUTHORIZED),  # permission first: no hint what is kept
     ({"topic": "not a topic"}, "wamp.error.invalid_argument"),
     ({"topic": "public.feed", "since": "yesterday"}, "wamp.error.invalid_argument"),
     ({"topic": "public.feed", "limit": 0}, "wamp.error.invalid_argument"),

@@ -3,7 +3,7 @@
 from django import template
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, json_script
 
 from .._conf import get_settings
@@ -22,11 +22,14 @@ def realtime_client(context, auth: str = "cookie", url: str | None = None):
     if auth not in ("cookie", "ticket"):
         raise template.TemplateSyntaxError(f'realtime_client auth must be "cookie" or "ticket", not {auth!r}')
     request = context.get("request")
-    config = {
-        "realm": get_settings().REALM,
-        "auth": auth,
-        "ticketUrl": reverse("realtime:ticket"),
-    }
+    config = {"realm": get_settings().REALM, "auth": auth}
+    try:
+        config["ticketUrl"] = reverse("realtime:ticket")
+    except NoReverseMatch:
+        if auth == "ticket":
+            raise template.TemplateSyntaxError(
+                'realtime_client auth="ticket" needs path("realtime/", include("realtime.urls")) in your URLconf'
+            ) from None
     if url:
         config["url"] = url
     if auth == "ticket" and request is not None:

@@ -1,0 +1,3 @@
+"""A site that has not included realtime.urls."""
+
+urlpatterns = []
