@@ -144,9 +144,7 @@ class SessionAuthenticator(BackendSession):
         if not origin_allowed(origin, self._node_settings.cookie_origins):
             self.log.info("ignored a session cookie from origin {origin}", origin=origin[:100])
             return None
-        from django.http.cookie import parse_cookie
-
-        session_key = parse_cookie(cookie_header).get(self.cookie_name)
+        session_key = django_bridge.session_key_from_cookie_header(cookie_header, self.cookie_name)
         if not session_key:
             return None
         return await self.pool.run(django_bridge.session_identity, session_key)

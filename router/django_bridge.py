@@ -72,6 +72,14 @@ def session_cookie_name() -> str:
     return settings.SESSION_COOKIE_NAME
 
 
+def session_key_from_cookie_header(header: str, cookie_name: str) -> str | None:
+    """The session cookie's value, parsed the way Django parses request cookies (one odd
+    cookie in the header does not hide the others, unlike the standard library's parser)."""
+    from django.http.cookie import parse_cookie
+
+    return parse_cookie(header).get(cookie_name)
+
+
 def session_identity(session_key: str):
     """``Identity`` of a valid session's active user, or ``None``. Call in the pool."""
     from realtime._identity import identity_from_session_key
