@@ -65,6 +65,25 @@ function harness() {
   return { rt, env, timers, connections, states, up, drop };
 }
 
+/** Connected, subscribed to public.feed, saw event 5-0, then lost and regained the router,
+ * whose history answers with `history(topic, since)`. Returns the new session and the gaps. */
+async function reconnectedWithHistory(history, handler = () => {}) {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  await h.rt.subscribe("public.feed", handler);
+  session.event("public.feed", "5-0", "a");
+  const gaps = [];
+  h.rt.on("gap", (gap) => gaps.push(gap));
+  h.drop();
+  h.timers.at(-1).fn();
+  const next = new FakeSession();
+  next.history = history;
+  h.connections.at(-1).onopen(next, {});
+  for (let i = 0; i < 30; i += 1) await new Promise((r) => setImmediate(r));
+  return { next, gaps };
+}
+
 test("connects, subscribes, and hands the handler the data and the event id", async () => {
   const h = harness();
   h.rt.open();
@@ -158,47 +177,21 @@ test("bad configuration is refused at once", () => {
 
 
 test("after a reconnect, what was missed comes from the history, once, and no gap is reported", async () => {
-  const h = harness();
-  h.rt.open();
-  let session = await h.up();
   const got = [];
-  await h.rt.subscribe("public.feed", (data, event) => got.push([data, event.replayed || false]));
-  session.event("public.feed", "5-0", "a");
-  const gaps = [];
-  h.rt.on("gap", (gap) => gaps.push(gap));
-  h.drop();
-  h.timers.at(-1).fn();
-  const next = new FakeSession();
-  next.history = (topic, since) => ({
+  const { next, gaps } = await reconnectedWithHistory((topic, since) => ({
     events: [{ id: "5-0", args: ["a"], kwargs: {} }, { id: "6-0", args: ["b"], kwargs: {} }],
     complete: since === "5-0", more: false,
-  });
-  h.connections.at(-1).onopen(next, {});
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
+  }), (data, event) => got.push([data, event.replayed || false]));
   assert.deepEqual(got, [["a", false], ["b", true]]);
   assert.deepEqual(gaps, []);
   assert.deepEqual(next.calls[0], ["djwamp.history", ["public.feed"], { since: "5-0", limit: 100 }]);
 });
 
 test("a history that cannot be complete is reported as a gap", async () => {
-  const h = harness();
-  h.rt.open();
-  const session = await h.up();
-  await h.rt.subscribe("public.feed", () => {});
-  session.event("public.feed", "5-0", "a");
-  const gaps = [];
-  h.rt.on("gap", (gap) => gaps.push(gap));
-  h.drop();
-  h.timers.at(-1).fn();
-  const next = new FakeSession();
-  next.history = () => ({ events: [{ id: "9-0", args: ["z"], kwargs: {} }], complete: false, more: false });
-  h.connections.at(-1).onopen(next, {});
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
+  const { gaps } = await reconnectedWithHistory(() => ({
+    events: [{ id: "9-0", args: ["z"], kwargs: {} }], complete: false, more: false }));
   assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
 });
-
 
 test("history() returns a topic's latest events for filling a page", async () => {
   const h = harness();
@@ -236,20 +229,9 @@ test("a subscription made while the session is opening is sent, not lost", async
 });
 
 test("a resume that would need more than 20 pages is reported as a gap", async () => {
-  const h = harness();
-  h.rt.open();
-  const session = await h.up();
-  await h.rt.subscribe("public.feed", () => {});
-  session.event("public.feed", "5-0", "a");
-  const gaps = [];
-  h.rt.on("gap", (gap) => gaps.push(gap));
-  h.drop();
-  h.timers.at(-1).fn();
-  const next = new FakeSession();
   let n = 10;
-  next.history = () => ({ events: [{ id: `${(n += 1)}-0`, args: [n], kwargs: {} }], complete: true, more: true });
-  h.connections.at(-1).onopen(next, {});
-  for (let i = 0; i < 30; i += 1) await new Promise((r) => setImmediate(r));
+  const { next, gaps } = await reconnectedWithHistory(() => ({
+    events: [{ id: `${(n += 1)}-0`, args: [n], kwargs: {} }], complete: true, more: true }));
   assert.equal(next.calls.filter(([p]) => p === "djwamp.history").length, 20);
   assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
 });
