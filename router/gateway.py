@@ -17,6 +17,10 @@ authorizer and revocation apply exactly as over a WebSocket; the gateway decides
 
 A ``sid`` works only with the cookie it was opened with, and only from an allowed Origin;
 POSTs must carry ``X-Requested-With: djwamp`` (a header no cross-site form can set).
+
+A page on another origin (``DJWAMP_ALLOWED_ORIGINS``) opens with ``{"ticket": ...}`` from the
+ticket view instead: the gateway joins with that ticket, answers with CORS headers for that
+origin (never with credentials: cookies stay same-origin), and the ``sid`` is the only key.
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ class _UserSession(ApplicationSession):
 @dataclass
 class BrowserSession:
     sid: str
-    cookie_fingerprint: str
+    #: the cookie the session was opened with; None for a ticket session (the sid is the key)
+    cookie_fingerprint: str | None
     wamp: _UserSession
     subscriptions: dict[str, object] = field(default_factory=dict)
     queue: list[bytes] = field(default_factory=list)
@@ -99,9 +104,10 @@ class BrowserSession:
 
 
 class Gateway:
-    def __init__(self, *, reactor, ws_url: str, realm: str, origins: tuple[str, ...], cookie_name: str,
-                 allow_anonymous: bool, pool, log: Logger):
+    def __init__(self, *, reactor, ws_url: str, realm: str, origins: tuple[str, ...],
+                 ticket_origins: tuple[str, ...], cookie_name: str, allow_anonymous: bool, pool, log: Logger):
         self.reactor, self.ws_url, self.realm, self.origins = reactor, ws_url, realm, origins
+        self.ticket_origins = ticket_origins
         self.cookie_name, self.allow_anonymous, self.pool, self.log = cookie_name, allow_anonymous, pool, log
         self.sessions: dict[str, BrowserSession] = {}
         self._heartbeat = task.LoopingCall(self._ping)
@@ -118,13 +124,22 @@ class Gateway:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _cookie(self, request, *, require_origin: bool = True) -> str:
+    @staticmethod
+    def _check_origin(request, origins: tuple[str, ...], *, require_origin: bool = True) -> None:
         # Browsers send Origin on every POST and on cross-origin GETs, not on a same-origin
         # EventSource: there, a missing Origin is fine (the sid is a secret bound to the cookie)
         origin = request.getHeader("origin")
-        if (origin is None and require_origin) or (origin is not None and not origin_allowed(origin, self.origins)):
+        if (origin is None and require_origin) or (origin is not None and not origin_allowed(origin, origins)):
             raise Refused(403, errors.NOT_AUTHENTICATED, "origin not allowed")
+
+    def _cookie(self, request, *, require_origin: bool = True) -> str:
+        self._check_origin(request, self.origins, require_origin=require_origin)
         return (request.getCookie(self.cookie_name.encode()) or b"").decode("latin-1")
+
+    def cors_origin(self, request) -> str | None:
+        """The Origin to name in Access-Control-Allow-Origin (ticket pages on other origins)."""
+        origin = request.getHeader("origin")
+        return origin if origin is not None and origin_allowed(origin, self.ticket_origins) else None
 
     def _body(self, request) -> dict:
         if request.getHeader("x-requested-with") != "djwamp":
@@ -141,21 +156,31 @@ class Gateway:
         return body
 
     def _session(self, request, sid: object, *, require_origin: bool = True) -> BrowserSession:
-        cookie = self._cookie(request, require_origin=require_origin)
         session = self.sessions.get(sid) if isinstance(sid, str) else None
+        if session is not None and session.cookie_fingerprint is None:
+            self._check_origin(request, self.ticket_origins, require_origin=require_origin)
+            return session
+        cookie = self._cookie(request, require_origin=require_origin)
         if session is None or not secrets.compare_digest(session.cookie_fingerprint, _fingerprint(cookie)):
             raise Refused(404, errors.NOT_AUTHENTICATED, "no such session")
         return session
 
     async def open(self, request) -> dict:
-        cookie = self._cookie(request)
-        self._body(request)
-        identity = await self.pool.run(django_bridge.session_identity, cookie) if cookie else None
-        if identity is None and not self.allow_anonymous:
-            raise Refused(403, errors.NOT_AUTHENTICATED, "sign in first")
-        ticket = None
-        if identity is not None:
-            ticket = await self.pool.run(django_bridge.mint_ticket, identity.session_key, identity.authid)
+        body = self._body(request)
+        if "ticket" in body:
+            # a page elsewhere, with a ticket from the ticket view: the router checks it
+            self._check_origin(request, self.ticket_origins)
+            ticket, binding = body["ticket"], None
+            if not isinstance(ticket, str) or not ticket:
+                raise Refused(400, "wamp.error.invalid_argument", "ticket must be a string")
+        else:
+            cookie = self._cookie(request)
+            identity = await self.pool.run(django_bridge.session_identity, cookie) if cookie else None
+            if identity is None and not self.allow_anonymous:
+                raise Refused(403, errors.NOT_AUTHENTICATED, "sign in first")
+            ticket, binding = None, _fingerprint(cookie)
+            if identity is not None:
+                ticket = await self.pool.run(django_bridge.mint_ticket, identity.session_key, identity.authid)
         wamp = _UserSession(ComponentConfig(realm=self.realm), ticket)
         parts = urlsplit(self.ws_url)
         factory = WampWebSocketClientFactory(lambda: wamp, url=self.ws_url)
@@ -167,7 +192,7 @@ class Gateway:
         except Exception:
             raise Refused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
         sid = secrets.token_urlsafe(24)
-        session = BrowserSession(sid, _fingerprint(cookie), wamp)
+        session = BrowserSession(sid, binding, wamp)
         self.sessions[sid] = session
         wamp.gone.addCallback(lambda closing: self._ended(sid, closing))
         self._await_stream(session)
@@ -288,6 +313,23 @@ class _Endpoint(resource.Resource):
         super().__init__()
         self.gateway, self.name = gateway, name
 
+    def render(self, request):
+        request.setHeader(b"vary", b"Origin")
+        origin = self.gateway.cors_origin(request)
+        if origin is not None:
+            # no Access-Control-Allow-Credentials: a cookie never crosses origins here
+            request.setHeader(b"access-control-allow-origin", origin.encode())
+        return super().render(request)
+
+    def render_OPTIONS(self, request):
+        if self.gateway.cors_origin(request) is None:
+            return self._fail(request, Refused(403, errors.NOT_AUTHENTICATED, "origin not allowed"))
+        request.setResponseCode(204)
+        request.setHeader(b"access-control-allow-methods", b"GET, POST")
+        request.setHeader(b"access-control-allow-headers", b"Content-Type, X-Requested-With")
+        request.setHeader(b"access-control-max-age", b"600")
+        return b""
+
     def render_GET(self, request):
         if self.name != "events":
             return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use POST"))
@@ -344,7 +386,7 @@ class GatewayComponent(BackendSession):
         node = self._node_settings
         self.gateway = Gateway(
             reactor=reactor, ws_url=f"ws://127.0.0.1:{node.port}/ws", realm=self.config.realm,
-            origins=node.cookie_origins, cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
+            origins=node.cookie_origins, ticket_origins=node.allowed_origins, cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
             allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_bridge.DjangoThreadPool(size=4, name="djwamp-gateway"),
             log=self.log)
         root = resource.Resource()

@@ -14,7 +14,7 @@ import { Backoff } from "./backoff.js";
 import { Deduplicator } from "./dedupe.js";
 import { RealtimeError, REVOCATION_REASONS, toRealtimeError } from "./errors.js";
 import { Emitter } from "./events.js";
-import { FallbackConnection } from "./fallback.js";
+import { FallbackConnection, fallbackUrlFor } from "./fallback.js";
 
 const WAMP_EVENT = 36;
 const HISTORY = "djwamp.history";
@@ -41,7 +41,8 @@ export class Realtime extends Emitter {
     if (config.transport && !["auto", "websocket", "fallback"].includes(config.transport)) {
       throw new TypeError(`djwamp: transport must be "auto", "websocket" or "fallback"`);
     }
-    this.config = { auth: "cookie", transport: "auto", fallbackUrl: "/rt/", callTimeout: 10, ...config };
+    this.config = { auth: "cookie", transport: "auto", fallbackUrl: fallbackUrlFor(config.url), callTimeout: 10,
+                    ...config };
     this.EventSource = env.EventSource || globalThis.EventSource;
     this.WebSocket = "WebSocket" in env ? env.WebSocket : globalThis.WebSocket;
     this.autobahn = env.autobahn || autobahn;
@@ -82,14 +83,14 @@ export class Realtime extends Emitter {
 
   /**
    * WebSocket unless the browser has none, or it never got through twice in a row (a proxy
-   * that drops upgrades); then the SSE/POST fallback, which needs the session cookie.
+   * that drops upgrades); then the SSE/POST fallback (cookie or ticket, as configured).
    */
   _useFallback() {
-    const { transport, auth } = this.config;
+    const { transport } = this.config;
     if (transport !== "auto") return transport === "fallback";
     if (this.transport) return this.transport === "fallback";
     const noWebSocket = typeof this.WebSocket !== "function";
-    return auth === "cookie" && typeof this.EventSource === "function" && (noWebSocket || this._unreachable >= 2);
+    return typeof this.EventSource === "function" && (noWebSocket || this._unreachable >= 2);
   }
 
   _attempt() {
@@ -121,8 +122,10 @@ export class Realtime extends Emitter {
   }
 
   _attemptFallback() {
-    const connection = new FallbackConnection({ base: this.config.fallbackUrl, fetch: this.fetch,
-                                                EventSource: this.EventSource });
+    const connection = new FallbackConnection({
+      base: this.config.fallbackUrl, fetch: this.fetch, EventSource: this.EventSource,
+      ticket: this.config.auth === "ticket" ? () => this._fetchTicket() : null,
+    });
     connection.onclose = (reason, details) => {
       if (connection === this.connection) this._closed(reason, details || {});
     };

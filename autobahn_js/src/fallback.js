@@ -1,19 +1,29 @@
 // The transport for browsers (or networks) without WebSocket: Server-Sent Events for events,
 // POST for everything else, against the node's gateway at /rt/ (router/gateway.py). It looks
 // like autobahn-js's Connection and Session to the client, for the few calls the client makes.
-// Same-origin only: the gateway authenticates with the session cookie.
+// On the page's own origin the gateway authenticates with the session cookie; a page on another
+// origin passes `ticket` (a function returning a fresh ticket) and talks to it with CORS.
+
+/** The gateway next to a WebSocket URL: ws(s)://host/ws -> http(s)://host/rt/ */
+export function fallbackUrlFor(wsUrl) {
+  return wsUrl.replace(/^ws(s?):/, "http$1:").replace(/\/ws\/?$/, "/rt/");
+}
 
 export class FallbackConnection {
-  constructor({ base = "/rt/", fetch, EventSource } = {}) {
+  constructor({ base = "/rt/", fetch, EventSource, ticket = null } = {}) {
     this.base = base;
     this.fetch = fetch;
     this.EventSource = EventSource;
+    this.ticket = ticket;
     this.source = null;
     this.done = false;
   }
 
   open() {
-    this.post("open", {}).then(({ status, body }) => {
+    const opening = this.ticket
+      ? Promise.resolve().then(this.ticket).then((ticket) => this.post("open", { ticket }))
+      : this.post("open", {});
+    opening.then(({ status, body }) => {
       if (this.done) return;
       if (status !== 200 || body.error) {
         this._closed(status === 0 ? "unreachable" : "closed", { reason: body.error, message: body.message });
@@ -50,7 +60,7 @@ export class FallbackConnection {
     try {
       const response = await this.fetch(this.base + path, {
         method: "POST",
-        credentials: "same-origin",
+        credentials: "same-origin", // cookies only on the page's own origin, never with CORS
         headers: { "Content-Type": "application/json", "X-Requested-With": "djwamp" },
         body: JSON.stringify(body),
       });

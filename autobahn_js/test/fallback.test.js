@@ -37,7 +37,7 @@ test("without WebSocket the client uses the gateway: events carry their ids, cal
   const rt = new Realtime({ url: "ws://x/ws", realm: "djwamp" }, g.env);
   rt.open();
   await tick();
-  assert.equal(g.sources[0].url, "/rt/events?sid=S1");
+  assert.equal(g.sources[0].url, "http://x/rt/events?sid=S1");
   g.sources[0].onopen();
   await tick();
   assert.equal(rt.state, "connected");
@@ -110,4 +110,20 @@ test("after two WebSocket attempts that never got through, the client switches t
   await tick();
   assert.equal(connections.length, 2);
   assert.equal(g.sources.length, 1, "the third attempt goes through the gateway");
+});
+
+
+test("a ticket page opens the gateway with a fresh ticket, next to its WebSocket URL", async () => {
+  const g = gateway();
+  const env = { ...g.env, fetch: async (url, init) => {
+    if (url.endsWith("/realtime/ticket/")) return { ok: true, json: async () => ({ ticket: "T-1" }) };
+    return g.env.fetch(url, init);
+  } };
+  const rt = new Realtime({ url: "wss://rt.example.com/ws", realm: "djwamp", auth: "ticket",
+                            ticketUrl: "https://www.example.com/realtime/ticket/" }, env);
+  rt.open();
+  await tick();
+  await tick();
+  assert.deepEqual(g.posts[0].slice(0, 2), ["open", { ticket: "T-1" }]);
+  assert.equal(g.sources[0].url, "https://rt.example.com/rt/events?sid=S1");
 });

@@ -149,3 +149,11 @@ def test_the_fallback_applies_the_same_authorization_as_the_websocket(new_page):
                                  .then(() => "allowed", (e) => e.uri)""")
     assert error == "wamp.error.not_authorized"
     assert page.evaluate("window.demoRealtime.details.authrole") == "user"
+
+
+def test_without_websocket_a_ticket_page_uses_the_fallback_too(new_page, publisher):
+    page = new_page("bob", path="/?auth=ticket", websocket=False)
+    assert page.evaluate("window.demoRealtime.transport") == "fallback"
+    assert page.evaluate("window.demoRealtime.details.authid") == user_id(page)
+    publisher(f"user.{user_id(page)}.notifications", {"text": "ticket over SSE"})
+    page.wait_for_selector("#notifications li:has-text('ticket over SSE')", timeout=2_000)

@@ -108,3 +108,50 @@ def test_logout_closes_the_fallback_stream_with_the_reason(crossbar_node, realti
     closing = next_event(events)
     assert closing["event"] == "close" and json.loads(closing["data"])["reason"] == errors.CLOSE_LOGGED_OUT
     events.close()
+
+
+def localhost_origin(node) -> str:
+    """Another origin of the same site that the default DJWAMP_ALLOWED_ORIGINS admit."""
+    return f"http://localhost:{node.settings.port}"
+
+
+def ticket_for(client) -> str:
+    response = client.post("/realtime/ticket/")
+    assert response.status_code == 200, response.content
+    return response.json()["ticket"]
+
+
+def test_a_page_on_another_origin_opens_the_fallback_with_a_ticket(crossbar_node, realtime_redis):
+    user = make_user()
+    client, _cookie = login(user)
+    status, opened = post(crossbar_node, "open", {"ticket": ticket_for(client)}, origin=localhost_origin(crossbar_node))
+    assert status == 200 and (opened["authrole"], opened["authid"]) == ("user", str(user.pk))
+    # no cookie travels cross-origin: the sid alone is the key, from an allowed origin only
+    assert post(crossbar_node, "subscribe", {"sid": opened["sid"], "topic": f"user.{user.pk}.inbox"},
+                origin=localhost_origin(crossbar_node))[0] == 200
+    assert post(crossbar_node, "subscribe", {"sid": opened["sid"], "topic": "public.feed"},
+                origin="http://evil.example:80")[0] == 403
+
+
+def test_a_ticket_from_a_foreign_origin_or_a_bad_ticket_is_refused(crossbar_node, realtime_redis):
+    client, _cookie = login(make_user())
+    assert post(crossbar_node, "open", {"ticket": ticket_for(client)}, origin="http://evil.example:80")[0] == 403
+    status, body = post(crossbar_node, "open", {"ticket": "forged"}, origin=localhost_origin(crossbar_node))
+    assert (status, body["error"]) == (403, errors.NOT_AUTHENTICATED)
+
+
+def test_cors_answers_allowed_origins_only_and_never_with_credentials(crossbar_node):
+    url = f"http://127.0.0.1:{crossbar_node.settings.port}/rt/open"
+    for origin, allowed in ((localhost_origin(crossbar_node), True), ("http://evil.example", False)):
+        request = urllib.request.Request(url, method="OPTIONS", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-requested-with"})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                status, headers = response.status, response.headers
+        except urllib.error.HTTPError as refused:
+            with refused:
+                status, headers = refused.code, refused.headers
+        assert (status == 204) is allowed
+        assert (headers.get("Access-Control-Allow-Origin") == origin) is allowed
+        assert headers.get("Access-Control-Allow-Credentials") is None
