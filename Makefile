@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
 	@echo "make test   - install what the tests need, then run every test"
-	@echo "make bench  - latency side by side (Redis floor, WebSocket, SSE fallback); slow, not in make test"
+	@echo "make bench  - latency side by side (Redis floor, WebSocket, SSE fallback, Django Channels); slow, not in make test"
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ $(VENV)/.installed-router: $(VENV)/bin/activate setup.cfg pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed-router
 	$(PIP) install --quiet -e '.[test]'
+	@touch $@
+
+# only for `make bench` (Django Channels, channels-redis, daphne for the comparison row)
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(PIP) install --quiet -e '.[bench]'
 	@touch $@
 
 # Debian packages when missing: redis-server (tests start private ones on free ports) and,
@@ -57,7 +62,7 @@ test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/
 	cd autobahn_js && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test system-deps
+bench: $(VENV)/.installed-bench system-deps
 	$(PY) -m pytest bench -m bench -s $(PYTEST_ARGS)
 
 # Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).

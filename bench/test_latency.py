@@ -1,5 +1,7 @@
 """Publish-to-delivery latency, side by side in one run: a raw Redis floor, djwamp over
-WebSocket, djwamp over the SSE fallback. Reported as ratios to the floor; never asserted.
+WebSocket, djwamp over the SSE fallback, and Django Channels (group_send -> a consumer's
+WebSocket, daphne + channels-redis on the same private Redis). Reported as ratios to the floor;
+never asserted. Every row comes from the same run; docs/ref/client.md quotes one such run.
 
     make bench
 """
@@ -112,6 +114,37 @@ def test_djwamp_publish_to_sse_fallback(crossbar_node, realtime_redis):
     thread.join(60)
     stream.close()
     RESULTS["djwamp publish() -> SSE fallback"] = [received[i] - sent[i] for i in sent if i in received]
+
+
+def test_channels_group_send_to_websocket(channels_server, redis_server):
+    """The usual Channels way from sync Django code: async_to_sync(layer.group_send) per event.
+
+    The layer is configured as in bench/channels_settings.py; each async_to_sync call runs in a
+    fresh event loop, as it does from a Django view, so that cost is part of the number.
+    """
+    from asgiref.sync import async_to_sync
+    from channels_redis.core import RedisChannelLayer
+    from websockets.sync.client import connect
+
+    layer = RedisChannelLayer(hosts=[redis_server.url])
+    send = async_to_sync(layer.group_send)
+    latencies: list[float] = []
+    with connect(channels_server, open_timeout=15) as ws:
+        assert json.loads(ws.recv(timeout=15)) == {"ready": True}  # joined the group
+
+        def read():
+            while len(latencies) < N:
+                message = json.loads(ws.recv(timeout=30))
+                latencies.append(time.perf_counter() - message["t"])
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        for n in range(N):
+            send("bench", {"type": "bench.event", "t": time.perf_counter(), "n": n})
+            time.sleep(GAP)
+        thread.join(60)
+    assert len(latencies) == N  # every event arrived (a count, not a timing)
+    RESULTS["Channels group_send -> WebSocket"] = latencies
 
 
 def test_report():
