@@ -25,6 +25,7 @@ origin (never with credentials: cookies stay same-origin), and the ``sid`` is th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -301,8 +302,6 @@ class Gateway:
 
 
 def _fingerprint(cookie: str) -> str:
-    import hashlib
-
     return hashlib.sha256(b"djwamp-gateway:" + cookie.encode("latin-1", "replace")).hexdigest()
 
 
