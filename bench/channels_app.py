@@ -1,7 +1,7 @@
 """The smallest Channels app for the comparison row of `make bench`: one WebSocket consumer.
 
-It joins the group "bench" on connect, says {"ready": true}, and forwards each `bench.event`
-(sent with `group_send` from the benchmark process) to the socket as JSON, keeping its `t`.
+It joins the group "bench" on connect, says {"ready": true}, and forwards the `data` of each
+`bench.event` (sent with `group_send` from the benchmark process) to the socket as JSON.
 
     DJANGO_SETTINGS_MODULE=bench.channels_settings daphne bench.channels_app:application
 """
@@ -29,7 +29,7 @@ class BenchConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     async def bench_event(self, event):
-        await self.send(text_data=json.dumps({"t": event["t"], "n": event["n"]}))
+        await self.send(text_data=json.dumps(event["data"]))
 
 
 application = ProtocolTypeRouter({"websocket": URLRouter([path("bench/", BenchConsumer.as_asgi())])})

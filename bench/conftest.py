@@ -1,14 +1,21 @@
-"""The benchmarks reuse the test fixtures that start real processes (redis-server, a node)."""
+"""The stacks of `make bench`, each started once per run from real processes and stopped by PID.
+
+They reuse the test fixtures (a private redis-server, a djwamp node on free ports); Crossbar
+alone and the Channels app get their own processes here.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
 import pytest
 
-from router.processes import ManagedProcess, ProcessFailed, free_port
+from bench.harness import Row
+from router.processes import NODE_READY_LINE, ManagedProcess, ProcessFailed, free_port, start_crossbar
 from tests.conftest import crossbar_node, realtime_redis, redis_server, test_db_path  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,5 +41,88 @@ def channels_server(redis_server, tmp_path_factory):  # noqa: F811
     except ProcessFailed:
         proc.stop()
         raise
-    yield f"ws://127.0.0.1:{port}/bench/"
+    proc.url = f"ws://127.0.0.1:{port}/bench/"
+    yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def crossbar_alone(tmp_path_factory):
+    """A bare Crossbar router: one realm, anonymous may do anything, WebSocket at /ws.
+
+    Same router worker, serializers and log level as a djwamp node, without djwamp's
+    components: the ceiling of the router itself.
+    """
+    cbdir = tmp_path_factory.mktemp("crossbar-alone")
+    port = free_port()
+    config = {
+        "version": 2,
+        "controller": {},
+        "workers": [{
+            "type": "router",
+            "id": "router",
+            "realms": [{"name": "bench", "roles": [{"name": "anonymous", "permissions": [{
+                "uri": "", "match": "prefix", "cache": True,
+                "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
+                "disclose": {"caller": False, "publisher": False}}]}]}],
+            "transports": [{
+                "type": "web", "id": "web",
+                "endpoint": {"type": "tcp", "interface": "127.0.0.1", "port": port},
+                "paths": {"ws": {"type": "websocket", "serializers": ["json", "msgpack", "cbor"],
+                                 "options": {"auto_ping_interval": 10000, "auto_ping_timeout": 5000}}},
+            }],
+        }],
+    }
+    (cbdir / "config.json").write_text(json.dumps(config, indent=2))
+    proc = start_crossbar(cbdir, dict(os.environ), log_path=cbdir / "node.log", wait_for=[NODE_READY_LINE])
+    proc.url = f"ws://127.0.0.1:{port}/ws"
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def row_redis(redis_server):  # noqa: F811
+    client = redis_server.client()
+    channel = f"bench.{secrets.token_hex(4)}"
+    return Row("redis", "redis", redis_server.url, channel, pids=lambda: [redis_server.proc.pid],
+               publish=lambda payload: client.publish(channel, json.dumps(payload)))
+
+
+@pytest.fixture
+def row_crossbar(crossbar_alone):
+    return Row("crossbar", "wamp", crossbar_alone.url, "bench.fanout", realm="bench",
+               pids=lambda: [crossbar_alone.pid],
+               wamp_publisher={"url": crossbar_alone.url, "realm": "bench"})
+
+
+def _djwamp_publish(topic):
+    from realtime import publish
+
+    return lambda payload: publish(topic, payload)
+
+
+@pytest.fixture
+def row_djwamp_ws(crossbar_node, realtime_redis):  # noqa: F811
+    topic = f"public.bench.ws{secrets.token_hex(4)}"
+    return Row("djwamp-ws", "wamp", crossbar_node.ws_url, topic, realm=crossbar_node.realm,
+               pids=lambda: [crossbar_node.proc.pid, realtime_redis.proc.pid], publish=_djwamp_publish(topic))
+
+
+@pytest.fixture
+def row_djwamp_sse(crossbar_node, realtime_redis):  # noqa: F811
+    topic = f"public.bench.sse{secrets.token_hex(4)}"
+    port = crossbar_node.settings.port
+    return Row("djwamp-sse", "sse", f"http://127.0.0.1:{port}/rt/", topic, origin=f"http://127.0.0.1:{port}",
+               pids=lambda: [crossbar_node.proc.pid, realtime_redis.proc.pid], publish=_djwamp_publish(topic))
+
+
+@pytest.fixture
+def row_channels(channels_server, redis_server):  # noqa: F811
+    """The usual Channels way from sync Django code: async_to_sync(layer.group_send) per event."""
+    from asgiref.sync import async_to_sync
+    from channels_redis.core import RedisChannelLayer
+
+    send = async_to_sync(RedisChannelLayer(hosts=[redis_server.url]).group_send)
+    return Row("channels", "ws-json", channels_server.url, "bench",
+               pids=lambda: [channels_server.pid, redis_server.proc.pid],
+               publish=lambda payload: send("bench", {"type": "bench.event", "data": payload}))
