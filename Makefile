@@ -13,7 +13,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
 	@echo "make test   - install what the tests need, then run every test"
-	@echo "make bench  - latency side by side (Redis floor, WebSocket, SSE fallback, Django Channels); slow, not in make test"
+	@echo "make bench  - latency, throughput and connections side by side (Redis floor, Crossbar alone,"
+	@echo "              djwamp WebSocket and SSE fallback, Django Channels); slow, not in make test"
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +63,12 @@ test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/
 	cd autobahn_js && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-bench system-deps
+# the benchmark's load generator (bench/loadgen.mjs): ws, node 20 has no global WebSocket
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: $(VENV)/.installed-bench system-deps bench/node_modules/.installed
 	$(PY) -m pytest bench -m bench -s $(PYTEST_ARGS)
 
 # Regenerate .crossbar/config.json from router/nodeconfig.py (a test keeps them in sync).
@@ -70,4 +76,4 @@ node-config: $(VENV)/.installed-router
 	$(PY) -m router node-config --cbdir .crossbar
 
 clean:
-	rm -rf $(VENV) .run autobahn_js/node_modules
+	rm -rf $(VENV) .run autobahn_js/node_modules bench/node_modules

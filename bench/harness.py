@@ -8,8 +8,12 @@ row differs only in the stack behind the socket and in its own way of publishing
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -198,6 +202,78 @@ def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> float:
     return start
 
 
+class Profiler:
+    """py-spy on every Python process of a stack while a scenario runs (``BENCH_PROFILE=1``).
+
+    Writes one collapsed-stack file per process (``<label>.folded``, for flamegraph.pl or
+    speedscope) and returns the top functions by inclusive and by own time, which is what
+    docs/topics/performance.md quotes.
+    """
+
+    def __init__(self, procs: list[psutil.Process], out_dir: Path, rate: int = 200):
+        self.out_dir = out_dir
+        self.spies: list[tuple[str, Path, subprocess.Popen]] = []
+        venv_spy = Path(sys.executable).with_name("py-spy")
+        py_spy = str(venv_spy) if venv_spy.exists() else shutil.which("py-spy") or "py-spy"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for proc in procs:
+            name = label(proc)
+            if name in ("redis", "node"):
+                continue
+            path = out_dir / f"{name.replace(':', '-')}.folded"
+            spy = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--rate", str(rate), "--format", "raw",
+                                    "--output", str(path), "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            self.spies.append((name, path, spy))
+
+    def stop(self) -> dict[str, dict]:
+        for _, _, spy in self.spies:
+            if spy.poll() is None:
+                spy.send_signal(signal.SIGINT)
+        summary = {}
+        for name, path, spy in self.spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+            if path.exists():
+                summary[name] = top_functions(path)
+        return summary
+
+
+def top_functions(folded: Path, n: int = 15) -> dict:
+    """Inclusive and own sample shares per function (``name (file)``) from a collapsed-stack file."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [_frame(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+
+    def top(counts):
+        return [(frame, round(100 * c / total, 1)) for frame, c in sorted(counts.items(), key=lambda kv: -kv[1])[:n]]
+
+    return {"samples": total, "inclusive": top(inclusive), "own": top(own)}
+
+
+def _frame(frame: str) -> str:
+    # py-spy frames look like "sendMessage (autobahn/websocket/protocol.py:2083)"
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path.rstrip(')')})"
+
+
 @dataclass
 class Result:
     scenario: str
@@ -208,6 +284,8 @@ class Result:
 
 
 RESULTS: list[Result] = []
+#: BENCH_PROFILE=1: py-spy every Python process of the stack during each scenario
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 
 
 def measure(scenario: str, row: Row, *, connections: int, count: int, rate: float, timeout_s: float,
@@ -220,10 +298,14 @@ def measure(scenario: str, row: Row, *, connections: int, count: int, rate: floa
                  "connect_errors": ready.get("errors")}
         if before_publish is not None:
             extra.update(before_publish())
-        usage = Usage(row.processes()).start()
+        procs = row.processes()
+        usage = Usage(procs).start()
+        profiler = Profiler(procs, log_dir / f"profile-{scenario}-{row.name}") if PROFILE else None
         published_at = run_publisher(row, count, rate, log_dir)
         report = gen.wait("report", timeout_s + 30)
         usage.stop()
+        if profiler is not None:
+            extra["profile"] = profiler.stop()
         extra["published_at"] = published_at
         if report["last_recv"]:
             extra["deliveries_per_s"] = report["delivered"] / max(1e-9, report["last_recv"] - published_at)

@@ -80,6 +80,26 @@ def test_report():
     print("\n" + report)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "bench-fanout.md").write_text(report + "\n")
+    profiles = render_profiles(RESULTS)
+    if profiles:
+        (ARTIFACTS / "bench-profile.md").write_text(profiles + "\n")
+        print("\n" + profiles)
+
+
+def render_profiles(results) -> str:
+    """BENCH_PROFILE=1: the top functions of each process, per scenario and row."""
+    out = []
+    for r in results:
+        for proc, prof in sorted(r.extra.get("profile", {}).items()):
+            out += [f"### {r.scenario} / {NAMES[r.row]} / {proc} ({prof['samples']:,} samples)", "",
+                    "| inclusive % | function | | own % | function |", "|---|---|---|---|---|"]
+            rows = max(len(prof["inclusive"]), len(prof["own"]))
+            for i in range(rows):
+                inc = prof["inclusive"][i] if i < len(prof["inclusive"]) else ("", "")
+                own = prof["own"][i] if i < len(prof["own"]) else ("", "")
+                out.append(f"| {inc[1]} | `{inc[0]}` | | {own[1]} | `{own[0]}` |")
+            out.append("")
+    return "\n".join(out)
 
 
 def render(results) -> str:

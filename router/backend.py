@@ -1,33 +1,69 @@
-"""The base of the node's own components: they join with the backend role (ticket auth)."""
+"""The base of the node's own components.
+
+Two kinds run in a node (router/nodeconfig.py): components embedded in the router worker
+(the authenticator and the authorizer: the router hands them its sessions directly, with the
+``backend`` role) and components in the container worker, which join over the backend unix
+socket with ticket auth as ``backend``. Either way a component that cannot work stops the
+node: a process manager restarts a whole node, never half of one.
+"""
 
 from __future__ import annotations
 
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.types import Challenge
+from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger
 
 from realtime import errors
 
+from . import logargs
 from .settings import BACKEND_AUTHID, NodeSettings
 
 
-class BackendSession(ApplicationSession):
-    """An ``ApplicationSession`` that authenticates as ``backend`` with DJWAMP_BACKEND_SECRET.
+_stopping = False
+_watching = False
 
-    Subclasses do their work in ``start()``; if it fails, the component leaves, which stops
-    the node.
+
+def _note_stopping() -> None:
+    global _stopping
+    _stopping = True
+
+
+def _watch_shutdown() -> None:
+    global _watching
+    from twisted.internet import reactor
+
+    if not _watching:
+        _watching = True
+        reactor.addSystemEventTrigger("before", "shutdown", _note_stopping)
+
+
+class BackendSession(ApplicationSession):
+    """An ``ApplicationSession`` of the node: does its work in ``start()``.
+
+    In the container it authenticates as ``backend`` with DJWAMP_BACKEND_SECRET; if ``start()``
+    fails the component leaves, which stops the node (shutdown-on-any-component-stopped).
+    Embedded in the router (``extra["embedded"]``), a failed start fails the router worker's
+    start-up, and a component that leaves later stops the router worker, and with it the node:
+    a router must not keep accepting browsers it can no longer authenticate.
     """
 
     log = Logger()
     #: how the log names the component: "djwamp <component_name> could not start"
     component_name = "component"
 
+    @property
+    def embedded(self) -> bool:
+        return bool((self.config.extra or {}).get("embedded"))
+
     async def onJoin(self, details) -> None:
+        if self.embedded:
+            _watch_shutdown()
         try:
             await self.start()
         except Exception:
             # Crossbar only logs an exception from onJoin; leaving stops the whole node
-            # (shutdown-on-any-component-stopped) instead of running without this component
+            # instead of running without this component
             self.log.failure("djwamp {component} could not start", component=self.component_name)
             self.leave(errors.COMPONENT_FAILED)
 
@@ -35,11 +71,33 @@ class BackendSession(ApplicationSession):
         """Register, subscribe, start the component's work."""
 
     def onConnect(self) -> None:
+        # the first component of each worker process: before any browser traffic
+        patched = logargs.apply()
+        if patched:
+            self.log.debug("djwamp: log arguments deferred in {count} places", count=len(patched))
         self._node_settings = NodeSettings.from_env()
         self._node_settings.require_backend_secret()
+        # embedded, the router admits the session with the role of its config (no challenge)
         self.join(self.config.realm, authmethods=["ticket"], authid=BACKEND_AUTHID)
 
     def onChallenge(self, challenge: Challenge) -> str:
         if challenge.method != "ticket":
             raise ValueError(f"the router asked for {challenge.method!r}; backend sessions use ticket")
         return self._node_settings.backend_secret
+
+    def onLeave(self, details) -> None:
+        super().onLeave(details)
+        if self.embedded:
+            self._stop_router_worker(details)
+
+    def _stop_router_worker(self, details) -> None:
+        from twisted.internet import reactor
+
+        if not reactor.running or _stopping:
+            return  # the worker is stopping anyway (node shutdown): nothing to say
+        self.log.error("djwamp {component} left the router ({reason}); stopping the node",
+                       component=self.component_name, reason=details.reason)
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            pass

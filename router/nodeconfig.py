@@ -16,16 +16,36 @@ from typing import Any
 
 from .settings import AUTHENTICATOR_URI, AUTHORIZER_URI, BACKEND_AUTHID, BROWSER_ROLES, REPO_ROOT, NodeSettings
 
-__all__ = ["REPO_ROOT", "BACKEND_SOCKET", "render", "write"]
+__all__ = ["REPO_ROOT", "BACKEND_SOCKET", "ROUTER_COMPONENTS", "CONTAINER_COMPONENTS", "render", "write"]
 
 #: The router's private transport for the node's own components (relative to the node dir).
 BACKEND_SOCKET = "backend.sock"
+
+#: In the router worker itself: what every connection and every action waits on. Crossbar starts
+#: a router worker's components before its transports, so the WebSocket port opens only once
+#: both answer; their calls are function calls, not messages over a socket.
+ROUTER_COMPONENTS = (
+    ("authenticator", "router.auth.SessionAuthenticator"),
+    ("authorizer", "router.authorize.AuthorizerComponent"),
+)
+#: In a container worker, over the backend socket: what runs Django code for a while or
+#: talks to Redis, kept off the router's core.
+CONTAINER_COMPONENTS = (
+    ("bridge", "router.bridge.BridgeComponent"),
+    ("history", "router.history.HistoryComponent"),
+    ("gateway", "router.gateway.GatewayComponent"),
+    ("procedures", "router.rpc.ProcedureComponent"),
+)
 
 _ALL_ACTIONS = {"call": True, "register": True, "publish": True, "subscribe": True}
 
 
 def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
     cbdir = Path(cbdir).resolve()
+    worker_options = {
+        "pythonpath": [_relative(REPO_ROOT, cbdir), _relative(REPO_ROOT / "django_site", cbdir)],
+        "env": {"inherit": True},
+    }
     backend_client = {
         "type": "rawsocket",
         "endpoint": {"type": "unix", "path": BACKEND_SOCKET},
@@ -39,6 +59,14 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
             {
                 "type": "router",
                 "id": "router",
+                "options": worker_options,
+                # Started (and joined) before any transport listens: no browser can arrive
+                # while authentication or authorization is not there yet.
+                "components": [
+                    {"type": "class", "id": name, "classname": classname, "realm": settings.realm,
+                     "role": "backend", "extra": {"embedded": True}}
+                    for name, classname in ROUTER_COMPONENTS
+                ],
                 "realms": [
                     {
                         "name": settings.realm,
@@ -111,8 +139,7 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                 "type": "container",
                 "id": "components",
                 "options": {
-                    "pythonpath": [_relative(REPO_ROOT, cbdir), _relative(REPO_ROOT / "django_site", cbdir)],
-                    "env": {"inherit": True},
+                    **worker_options,
                     # A component that stops takes the node down with it, so that a process
                     # manager restarts everything instead of a router running without a bridge.
                     "shutdown": "shutdown-on-any-component-stopped",
@@ -120,46 +147,12 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                 "components": [
                     {
                         "type": "class",
-                        "id": "authenticator",
-                        "classname": "router.auth.SessionAuthenticator",
+                        "id": name,
+                        "classname": classname,
                         "realm": settings.realm,
                         "transport": backend_client,
-                    },
-                    {
-                        "type": "class",
-                        "id": "authorizer",
-                        "classname": "router.authorize.AuthorizerComponent",
-                        "realm": settings.realm,
-                        "transport": backend_client,
-                    },
-                    {
-                        "type": "class",
-                        "id": "bridge",
-                        "classname": "router.bridge.BridgeComponent",
-                        "realm": settings.realm,
-                        "transport": backend_client,
-                    },
-                    {
-                        "type": "class",
-                        "id": "history",
-                        "classname": "router.history.HistoryComponent",
-                        "realm": settings.realm,
-                        "transport": backend_client,
-                    },
-                    {
-                        "type": "class",
-                        "id": "gateway",
-                        "classname": "router.gateway.GatewayComponent",
-                        "realm": settings.realm,
-                        "transport": backend_client,
-                    },
-                    {
-                        "type": "class",
-                        "id": "procedures",
-                        "classname": "router.rpc.ProcedureComponent",
-                        "realm": settings.realm,
-                        "transport": backend_client,
-                    },
+                    }
+                    for name, classname in CONTAINER_COMPONENTS
                 ],
             },
         ],

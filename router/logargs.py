@@ -1,0 +1,108 @@
+"""Log arguments built only when a line is written: the router's largest avoidable cost.
+
+Autobahn and Crossbar pass highlighted values to their debug and trace lines --
+``self.log.trace("...", session=hlval(session_id), func=hltype(self.send))`` -- and Python
+evaluates those arguments before the logger drops the line. Profiled under fan-out
+(docs/topics/performance.md) about a third of the router's CPU went to ``click.style``,
+``hl*`` and ``pprint.pformat`` for lines nobody saw: several per delivered event.
+
+``apply()`` changes two things, in the process it runs in (each worker calls it as its first
+component starts):
+
+- ``autobahn.util`` stops colouring (``_HAS_CLICK = False``): ``hl*`` return plain text. The
+  node's log is a file or a pipe, where ANSI codes are noise anyway.
+- In the modules on the delivery path (``HOT_MODULES``), ``hl``, ``hltype``, ``hlval``,
+  ``hlid``, ``hluserid``, ``hlflag`` and ``pformat`` are replaced by versions that return a
+  ``Deferred`` text: the original call runs when (and only if) the line is formatted. Those
+  modules use these names only as log arguments; a test checks that in the installed
+  versions, so an upgrade that changes it fails ``make test`` instead of a log line.
+
+Nothing else in their behaviour changes. Set ``DJWAMP_EAGER_LOG_ARGS=1`` to leave them alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pprint
+from collections.abc import Callable
+
+__all__ = ["HOT_MODULES", "NAMES", "Deferred", "apply"]
+
+#: the argument builders replaced (autobahn.util's, crossbar._util's and pprint.pformat)
+NAMES = ("hl", "hltype", "hlval", "hlid", "hluserid", "hlflag", "pformat")
+#: modules of autobahn and crossbar that run per message or per delivery, with the names
+#: they use for something other than a log argument (left as they are)
+HOT_MODULES = {
+    "autobahn.wamp.websocket": (),
+    "autobahn.websocket.protocol": ("pformat",),  # Timings.__str__ returns pformat(...)
+    "autobahn.twisted.websocket": (),
+    "crossbar.router.broker": (),
+    "crossbar.router.router": (),
+    "crossbar.router.session": (),
+    "crossbar.router.role": (),
+    "crossbar.router.dealer": (),
+}
+
+_applied = False
+
+
+class Deferred:
+    """The text ``fn(*args, **kwargs)``, computed when it is formatted."""
+
+    __slots__ = ("_fn", "_args", "_kwargs")
+
+    def __init__(self, fn: Callable[..., str], args: tuple, kwargs: dict):
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+
+    def __str__(self) -> str:
+        return self._fn(*self._args, **self._kwargs)
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _deferring(fn: Callable[..., str]) -> Callable[..., Deferred]:
+    def deferred(*args, **kwargs) -> Deferred:
+        return Deferred(fn, args, kwargs)
+
+    deferred.__name__ = deferred.__qualname__ = fn.__name__
+    deferred.__wrapped__ = fn
+    return deferred
+
+
+def apply() -> list[str]:
+    """Apply both changes once per process; returns the modules patched (for the log)."""
+    global _applied
+    if _applied or os.environ.get("DJWAMP_EAGER_LOG_ARGS", "") not in ("", "0"):
+        return []
+    _applied = True
+    import autobahn.util
+
+    autobahn.util._HAS_CLICK = False
+    sources = [autobahn.util, pprint]
+    try:
+        sources.append(importlib.import_module("crossbar._util"))
+    except ImportError:
+        pass
+    # the original functions, whichever module a hot module imported them from
+    replacements = {}
+    for source in sources:
+        for name in NAMES:
+            fn = getattr(source, name, None)
+            if callable(fn):
+                replacements[fn] = _deferring(fn)
+    patched = []
+    for module_name, kept in HOT_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name in NAMES:
+            current = getattr(module, name, None)
+            if name not in kept and current in replacements:
+                setattr(module, name, replacements[current])
+                patched.append(f"{module_name}.{name}")
+    return patched

@@ -1,0 +1,76 @@
+"""router.logargs: log arguments built only when a line is written (docs/topics/performance.md)."""
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from router import logargs
+
+LOG_METHODS = {"trace", "debug", "info", "warn", "warning", "error", "critical", "failure"}
+
+
+def _calls_outside_log_arguments(source: str, names) -> list[int]:
+    """Lines where a replaced name is called other than inside a keyword argument of a log call."""
+    tree = ast.parse(source)
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LOG_METHODS):
+            for keyword in node.keywords:
+                inside.update(id(sub) for sub in ast.walk(keyword.value))
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in names and id(node) not in inside]
+
+
+@pytest.mark.parametrize("module_name", logargs.HOT_MODULES)
+def test_the_installed_hot_modules_use_the_replaced_names_only_as_log_arguments(module_name):
+    # if an upgrade of autobahn or crossbar uses hl*() or pformat() for anything but a log
+    # argument, deferring them would change behaviour: drop the module from HOT_MODULES
+    # read, not imported: importing crossbar here would drag its whole world into this process
+    top, *rest = module_name.split(".")
+    package = Path(importlib.util.find_spec(top).origin).parent
+    source = package.joinpath(*rest[:-1], rest[-1] + ".py").read_text()
+    replaced = set(logargs.NAMES) - set(logargs.HOT_MODULES[module_name])
+    assert _calls_outside_log_arguments(source, replaced) == [], module_name
+
+
+def test_a_deferred_text_formats_exactly_like_the_original():
+    from autobahn.util import hltype, hlval
+
+    for fn, args in ((hlval, (12345,)), (hlval, ("x",)), (hltype, (test_a_deferred_text_formats_exactly_like_the_original,))):
+        deferred = logargs.Deferred(fn, args, {})
+        assert str(deferred) == repr(deferred) == f"{deferred}" == "{}".format(deferred) == fn(*args)
+    assert f"{logargs.Deferred(str, (7,), {}):>3}" == "  7"
+
+
+def _apply_in_a_fresh_process(env_extra=None):
+    code = ("import json, router.logargs as l, crossbar.router.broker as b, autobahn.util as u;"
+            "patched = l.apply();"
+            "print(json.dumps({'patched': patched, 'deferred': type(b.hltype(b.Broker)).__name__,"
+            " 'plain': u.hl('x') == 'x', 'again': l.apply()}))")
+    env = {**os.environ, **(env_extra or {})}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_apply_defers_the_hot_modules_arguments_once_per_process():
+    result = _apply_in_a_fresh_process()
+    assert "crossbar.router.router.pformat" in result["patched"]
+    assert "autobahn.wamp.websocket.hlval" in result["patched"]
+    assert "crossbar.router.broker.hltype" in result["patched"]  # crossbar._util's own hl*
+    assert "autobahn.websocket.protocol.pformat" not in result["patched"]
+    assert result["deferred"] == "Deferred" and result["plain"] is True
+    assert result["again"] == []
+
+
+def test_djwamp_eager_log_args_leaves_them_alone():
+    result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1"})
+    assert result["patched"] == [] and result["deferred"] == "str" and result["plain"] is False
