@@ -11,6 +11,12 @@ No valid session means role ``anonymous`` when ``REALTIME["ALLOW_ANONYMOUS"]``, 
 a refusal. Every refusal is the same ``djwamp.error.not_authenticated``; the reason is
 logged, the cookie and the ticket never are.
 
+While the node starts, an authentication waits (up to ``START_WAIT`` seconds) until every
+container component of the node has said it is ready (``extra["awaits"]`` in the node
+config): a browser admitted that early would otherwise find no ``djwamp.history`` to resume
+from and no procedures to call. Past the wait it gets ``djwamp.error.unavailable``, which
+the client answers by reconnecting with backoff.
+
 The component also closes sessions whose Django session ended: on revocation (logout,
 password change, deactivation, deletion: control entries from the bridge), at the Django
 session's expiry, and on a periodic re-validation of every admitted session.
@@ -30,7 +36,7 @@ from twisted.logger import Logger
 from realtime import errors
 
 from . import django_bridge
-from .backend import BackendSession
+from .backend import BackendSession, ready_topic
 from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
 __all__ = ["REVOKE_URI", "SessionAuthenticator", "origin_allowed"]
@@ -70,10 +76,53 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
+class NodeReadiness:
+    """Fires ``wait()``s once every awaited component has announced itself."""
+
+    def __init__(self, awaited, clock):
+        self.missing = set(awaited)
+        self.clock = clock
+        self._waiters: list[defer.Deferred] = []
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing
+
+    def announced(self, name: str) -> bool:
+        """Note ``name`` as started; True if that made the node ready."""
+        if self.ready or name not in self.missing:
+            return False
+        self.missing.discard(name)
+        if self.missing:
+            return False
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.called:
+                waiter.callback(None)
+        return True
+
+    def wait(self, timeout: float) -> defer.Deferred:
+        """Fires when ready; fails with ``defer.TimeoutError`` after ``timeout`` seconds."""
+        if self.ready:
+            return defer.succeed(None)
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiters.append(waiter)
+        waiter.addTimeout(timeout, self.clock)
+        waiter.addBoth(self._drop, waiter)
+        return waiter
+
+    def _drop(self, result, waiter):
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        return result
+
+
 class SessionAuthenticator(BackendSession):
     log = Logger()
     # without the authenticator nobody gets in: a failed start stops the node
     component_name = "authenticator"
+    #: how long an authentication waits for the node's start-up before "unavailable"
+    START_WAIT = 30.0
 
     async def start(self) -> None:
         from twisted.internet import reactor
@@ -83,6 +132,11 @@ class SessionAuthenticator(BackendSession):
         self.cookie_name = await threads.deferToThread(django_bridge.session_cookie_name)
         self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-auth")
         self.admitted: dict[int, Admission] = {}
+        # subscribed before the backend socket opens: no announcement can come earlier
+        self.readiness = NodeReadiness((self.config.extra or {}).get("awaits", ()), reactor)
+        await self.subscribe(self._announced, ready_topic(self._node_settings.node_id))
+        if self.readiness.ready:
+            self._log_ready()
         await self.register(self.authenticate, AUTHENTICATOR_URI, options=RegisterOptions(invoke="roundrobin"))
         await self.register(self.revoke, REVOKE_URI)
         await self.subscribe(self._left, "wamp.session.on_leave")
@@ -92,12 +146,27 @@ class SessionAuthenticator(BackendSession):
         self.log.info("djwamp authenticator ready on {uri} (anonymous {anonymous})", uri=AUTHENTICATOR_URI,
                       anonymous="allowed" if self.conf.ALLOW_ANONYMOUS else "refused")
 
+    def _announced(self, name) -> None:
+        if self.readiness.announced(str(name)):
+            self._log_ready()
+
+    def _log_ready(self) -> None:
+        self.log.info("djwamp node ready: every component has started; admitting browsers")
+
     # -- authentication --------------------------------------------------------------------
 
     async def authenticate(self, realm: str, authid: str | None, details: dict) -> dict:
         method = details.get("authmethod")
         transport = details.get("transport") or {}
         headers = transport.get("http_headers_received") or {}
+        if not self.readiness.ready:
+            try:
+                await self.readiness.wait(self.START_WAIT)
+            except defer.TimeoutError:
+                self.log.warn("refused a {method} session from {peer}: the node has not finished starting "
+                              "(waiting for {missing})", method=method, peer=transport.get("peer"),
+                              missing=", ".join(sorted(self.readiness.missing)))
+                raise ApplicationError(errors.UNAVAILABLE, "the node is starting, try again") from None
         try:
             identity = await self._identify(method, details, headers)
         except Refused as exc:

@@ -5,12 +5,16 @@ Two kinds run in a node (router/nodeconfig.py): components embedded in the route
 ``backend`` role) and components in the container worker, which join over the backend unix
 socket with ticket auth as ``backend``. Either way a component that cannot work stops the
 node: a process manager restarts a whole node, never half of one.
+
+A container component that has started says so on ``ready_topic(node_id)``; the
+authenticator admits browsers only once every container component has (router/auth.py), so
+that a browser admitted during start-up finds history and procedures there.
 """
 
 from __future__ import annotations
 
 from autobahn.twisted.wamp import ApplicationSession
-from autobahn.wamp.types import Challenge
+from autobahn.wamp.types import Challenge, PublishOptions
 from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger
 
@@ -22,6 +26,11 @@ from .settings import BACKEND_AUTHID, NodeSettings
 
 _stopping = False
 _watching = False
+
+
+def ready_topic(node_id: str) -> str:
+    """Where the node's container components announce, by name, that they have started."""
+    return f"djwamp.node.{node_id}.component_ready"
 
 
 def _note_stopping() -> None:
@@ -61,6 +70,9 @@ class BackendSession(ApplicationSession):
             _watch_shutdown()
         try:
             await self.start()
+            if not self.embedded:
+                await self.publish(ready_topic(self._node_settings.node_id), self.component_name,
+                                   options=PublishOptions(acknowledge=True))
         except Exception:
             # Crossbar only logs an exception from onJoin; leaving stops the whole node
             # instead of running without this component

@@ -64,7 +64,7 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
                 # while authentication or authorization is not there yet.
                 "components": [
                     {"type": "class", "id": name, "classname": classname, "realm": settings.realm,
-                     "role": "backend", "extra": {"embedded": True}}
+                     "role": "backend", "extra": _embedded_extra(name)}
                     for name, classname in ROUTER_COMPONENTS
                 ],
                 "realms": [
@@ -157,6 +157,14 @@ def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
             },
         ],
     }
+
+
+def _embedded_extra(name: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {"embedded": True}
+    if name == "authenticator":
+        # browsers are admitted once these have started (router/auth.py)
+        extra["awaits"] = [component for component, _ in CONTAINER_COMPONENTS]
+    return extra
 
 
 def write(settings: NodeSettings, cbdir: Path) -> Path:

@@ -4,7 +4,9 @@ Crossbar starts a router worker's own components before its transports: the auth
 and the authorizer are embedded in the router (router/nodeconfig.py), so the WebSocket port
 opens only once both answer. Clients that hammer the port from the moment the node is
 launched get "connection refused" (nothing listens yet) or a session, never a WAMP refusal
-such as ``no callee registered for procedure djwamp.authenticate``.
+such as ``no callee registered for procedure djwamp.authenticate``. And a session admitted
+that early finds the container's components there: the authenticator holds browsers until
+every one of them has started (``djwamp node ready``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ async def test_connections_during_start_up_are_never_refused_by_the_router(tmp_p
     node = make_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path)
     node.proc = start_crossbar(node.cbdir, node.env, log_path=node.cbdir / "node-0.log", wait_for=())
     refusals: list[str] = []
+    missing: list[str] = []
     not_listening = 0
 
     async def client() -> int:
@@ -50,17 +53,23 @@ async def test_connections_during_start_up_are_never_refused_by_the_router(tmp_p
                 await sleep(0.02)
                 continue
             joined += 1
+            try:
+                # answered by the history component, in the container
+                await session.call("djwamp.history", "public.feed")
+            except ApplicationError as exc:
+                missing.append(exc.error)
             session.leave()
         return joined
 
     try:
-        watching = threads.deferToThread(node.proc.wait_for, "djwamp authenticator ready", 90)
+        watching = threads.deferToThread(node.proc.wait_for, "djwamp node ready", 90)
         joined = await defer.gatherResults([defer.ensureDeferred(client()) for _ in range(CLIENTS)],
                                            consumeErrors=True).addTimeout(120, reactor)
         await watching
     finally:
         node.stop()
     assert refusals == [], f"the starting node refused {len(refusals)} connections: {sorted(set(refusals))}"
+    assert missing == [], f"sessions admitted before the node was ready: {sorted(set(missing))}"
     assert joined == [JOINED_EACH] * CLIENTS
     assert not_listening > 0, "the clients must have started before the node listened"
 

@@ -35,3 +35,42 @@ async def test_the_components_own_authid_can_never_be_revoked():
     authenticator.admitted = {}
     with pytest.raises(ApplicationError, match="invalid_argument"):
         await authenticator.revoke("kill_user", "backend")
+
+
+def test_the_node_is_ready_once_every_awaited_component_has_announced_itself():
+    from twisted.internet.task import Clock
+
+    from router.auth import NodeReadiness
+
+    clock = Clock()
+    readiness = NodeReadiness(["bridge", "history"], clock)
+    early, late = readiness.wait(30), []
+    assert not readiness.announced("history") and not early.called
+    assert not readiness.announced("somebody-else"), "only the awaited components count"
+    clock.advance(10)
+    assert readiness.announced("bridge") and early.called and early.result is None
+    readiness.wait(30).addCallback(late.append)
+    assert late == [None] and not readiness.announced("bridge"), "ready once"
+
+
+def test_waiting_for_a_node_that_never_gets_ready_ends_in_a_timeout():
+    from twisted.internet import defer
+    from twisted.internet.task import Clock
+
+    from router.auth import NodeReadiness
+
+    clock = Clock()
+    readiness = NodeReadiness(["procedures"], clock)
+    failures = []
+    readiness.wait(30).addErrback(failures.append)
+    clock.advance(30)
+    assert failures and failures[0].check(defer.TimeoutError)
+    assert readiness._waiters == [], "a waiter that gave up is forgotten"
+
+
+def test_a_node_config_without_awaits_is_ready_at_once():
+    from twisted.internet.task import Clock
+
+    from router.auth import NodeReadiness
+
+    assert NodeReadiness((), Clock()).ready
