@@ -99,8 +99,7 @@ class StreamBridge:
         while not self._stopping:
             try:
                 await self._start()
-                while not self._stopping:
-                    await self.deliver(await self.stream.read_new(self.batch_size, self.block_ms))
+                await self._deliver_new()
             except NoGroup:
                 self.log.warn("bridge: the stream or its consumer group is gone; creating it again")
             except (*_REDIS_DOWN, txredisapi.ResponseError) as exc:
@@ -117,6 +116,25 @@ class StreamBridge:
                     self.log.warn("bridge waiting for Redis ({error}); retry in {delay:.1f} s",
                                   error=str(exc), delay=delay)
                 await self._sleep(delay)
+
+    async def _deliver_new(self) -> None:
+        """Read and deliver until ``stop()``, the next read overlapping this batch's delivery.
+
+        The read for batch N+1 goes out before batch N is published, so Redis's round trip
+        is hidden behind the router's acknowledgements. Order is kept: batch N+1 is published
+        only after every publication of batch N was acknowledged. Entries read but not yet
+        delivered when something fails stay pending in the group; ``recover()`` delivers them
+        on the next start.
+        """
+        reading = defer.ensureDeferred(self.stream.read_new(self.batch_size, self.block_ms))
+        try:
+            while not self._stopping:
+                entries = await reading
+                reading = defer.ensureDeferred(self.stream.read_new(self.batch_size, self.block_ms))
+                await self.deliver(entries)
+        finally:
+            # its entries (if any) stay pending for recover(); its failure is not news
+            reading.addErrback(lambda _failure: None)
 
     def stop(self) -> None:
         self._stopping = True
@@ -256,7 +274,11 @@ class BridgeComponent(BackendSession):
         node_id = self._node_settings.node_id
         self._redis = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
-        stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id)
+        # blocking reads get a connection of their own: acks and history never wait behind them
+        self._reader = RedisConnection(conf.REDIS_URL, reactor, display=conf.redis_display,
+                                       reply_timeout=conf.REDIS_TIMEOUT + 5.0)
+        stream = RedisStream(self._redis, key=conf.STREAM, group=f"djwamp:{node_id}", consumer=node_id,
+                             reader=self._reader)
         history = HistoryWriter(self._redis, conf.STREAM, conf.history, conf.HISTORY_TTL) if conf.history else None
         self.bridge = StreamBridge(stream, self._deliver, clock=reactor, max_age=conf.MAX_EVENT_AGE,
                                    max_payload_bytes=conf.MAX_PAYLOAD_BYTES, history=history, log=self.log)
@@ -266,7 +288,9 @@ class BridgeComponent(BackendSession):
             stream=conf.STREAM, realm=self.config.realm, group=stream.group, redis=conf.redis_display))
         try:
             # a moment for the first connection, so a normal start logs no "waiting for Redis"
-            await self._redis.when_connected().addTimeout(conf.REDIS_TIMEOUT, reactor)
+            # (a DeferredList: cancelled by the timeout it fires with the failures, not a FirstError)
+            await defer.DeferredList([self._redis.when_connected(), self._reader.when_connected()],
+                                     consumeErrors=True).addTimeout(conf.REDIS_TIMEOUT, reactor)
         except defer.TimeoutError:
             pass
         self._running = defer.ensureDeferred(self.bridge.run())
@@ -317,4 +341,5 @@ class BridgeComponent(BackendSession):
         if bridge is not None:
             bridge.stop()
             self._redis.close()
+            self._reader.close()
         super().onLeave(details)

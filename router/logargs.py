@@ -11,11 +11,13 @@ component starts):
 
 - ``autobahn.util`` stops colouring (``_HAS_CLICK = False``): ``hl*`` return plain text. The
   node's log is a file or a pipe, where ANSI codes are noise anyway.
-- In the modules on the delivery path (``HOT_MODULES``), ``hl``, ``hltype``, ``hlval``,
-  ``hlid``, ``hluserid``, ``hlflag`` and ``pformat`` are replaced by versions that return a
-  ``Deferred`` text: the original call runs when (and only if) the line is formatted. Those
-  modules use these names only as log arguments; a test checks that in the installed
-  versions, so an upgrade that changes it fails ``make test`` instead of a log line.
+- In the modules on the delivery path (``HOT_MODULES``), ``hl``, ``hlval`` and ``hlid`` are
+  replaced by a function that returns its argument: uncoloured, they only turn it into text,
+  which formatting the line does anyway. ``hltype``, ``hluserid``, ``hlflag`` and ``pformat``
+  are replaced by versions that return a ``Deferred`` text: the original call runs when (and
+  only if) the line is formatted. Those modules use these names only as log arguments; a test
+  checks that in the installed versions, so an upgrade that changes it fails ``make test``
+  instead of a log line.
 
 Nothing else in their behaviour changes. Set ``DJWAMP_EAGER_LOG_ARGS=1`` to leave them alone.
 """
@@ -27,10 +29,12 @@ import os
 import pprint
 from collections.abc import Callable
 
-__all__ = ["HOT_MODULES", "NAMES", "Deferred", "apply"]
+__all__ = ["HOT_MODULES", "NAMES", "PLAIN", "Deferred", "apply", "passthrough"]
 
 #: the argument builders replaced (autobahn.util's, crossbar._util's and pprint.pformat)
 NAMES = ("hl", "hltype", "hlval", "hlid", "hluserid", "hlflag", "pformat")
+#: those that, uncoloured, only make text of their first argument: replaced by ``passthrough``
+PLAIN = ("hl", "hlval", "hlid")
 #: modules of autobahn and crossbar that run per message or per delivery, with the names
 #: they use for something other than a log argument (left as they are)
 HOT_MODULES = {
@@ -73,6 +77,11 @@ def _deferring(fn: Callable[..., str]) -> Callable[..., Deferred]:
     return deferred
 
 
+def passthrough(value, *_style, **_more):
+    """``hl(value, ...)`` without colour, minus the work: ``"{x}"`` formats ``value`` the same."""
+    return value
+
+
 def apply() -> list[str]:
     """Apply both changes once per process; returns the modules patched (for the log)."""
     global _applied
@@ -93,7 +102,7 @@ def apply() -> list[str]:
         for name in NAMES:
             fn = getattr(source, name, None)
             if callable(fn):
-                replacements[fn] = _deferring(fn)
+                replacements[fn] = passthrough if name in PLAIN else _deferring(fn)
     patched = []
     for module_name, kept in HOT_MODULES.items():
         try:

@@ -113,12 +113,19 @@ def _dbid(query: str) -> int:
 
 @dataclass
 class RedisStream:
-    """One consumer in one consumer group of one stream."""
+    """One consumer in one consumer group of one stream.
+
+    ``XREADGROUP ... BLOCK`` holds its connection until an entry comes or the block ends;
+    give the stream a ``reader`` of its own so that acknowledgements (and anything else on
+    ``connection``, such as history writes) never wait behind a blocked read.
+    """
 
     connection: RedisConnection
     key: str
     group: str
     consumer: str
+    #: the connection blocking reads go over (default: ``connection``)
+    reader: RedisConnection | None = None
 
     async def ensure_group(self, start_id: str) -> bool:
         """Create the group (and the stream) reading from ``start_id``; False if it existed."""
@@ -135,6 +142,7 @@ class RedisStream:
         reply = await self._call(
             "XREADGROUP", "GROUP", self.group, self.consumer,
             "COUNT", count, "BLOCK", block_ms, "STREAMS", self.key, ">",
+            via=self.reader,
         )
         return parse_entries(reply)
 
@@ -153,9 +161,9 @@ class RedisStream:
             return 0
         return int(await self._call("XACK", self.key, self.group, *ids))
 
-    async def _call(self, *args: str | int):
+    async def _call(self, *args: str | int, via: RedisConnection | None = None):
         try:
-            return await self.connection.execute(*args)
+            return await (via or self.connection).execute(*args)
         except txredisapi.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 raise NoGroup(str(exc)) from None

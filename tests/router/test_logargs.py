@@ -50,10 +50,24 @@ def test_a_deferred_text_formats_exactly_like_the_original():
     assert f"{logargs.Deferred(str, (7,), {}):>3}" == "  7"
 
 
+def test_passthrough_formats_like_the_uncoloured_originals():
+    import autobahn.util
+
+    saved, autobahn.util._HAS_CLICK = autobahn.util._HAS_CLICK, False
+    try:
+        for name in logargs.PLAIN:
+            fn = getattr(autobahn.util, name)
+            for value in (12345, "x", 1.5, None, ("a", 1)):
+                assert "{}".format(logargs.passthrough(value)) == fn(value), (name, value)
+    finally:
+        autobahn.util._HAS_CLICK = saved
+
+
 def _apply_in_a_fresh_process(env_extra=None):
     code = ("import json, router.logargs as l, crossbar.router.broker as b, autobahn.util as u;"
             "patched = l.apply();"
             "print(json.dumps({'patched': patched, 'deferred': type(b.hltype(b.Broker)).__name__,"
+            " 'passthrough': b.hlid is l.passthrough,"
             " 'plain': u.hl('x') == 'x', 'again': l.apply()}))")
     env = {**os.environ, **(env_extra or {})}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
@@ -67,10 +81,11 @@ def test_apply_defers_the_hot_modules_arguments_once_per_process():
     assert "autobahn.wamp.websocket.hlval" in result["patched"]
     assert "crossbar.router.broker.hltype" in result["patched"]  # crossbar._util's own hl*
     assert "autobahn.websocket.protocol.pformat" not in result["patched"]
-    assert result["deferred"] == "Deferred" and result["plain"] is True
+    assert result["deferred"] == "Deferred" and result["passthrough"] and result["plain"] is True
     assert result["again"] == []
 
 
 def test_djwamp_eager_log_args_leaves_them_alone():
     result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1"})
     assert result["patched"] == [] and result["deferred"] == "str" and result["plain"] is False
+    assert not result["passthrough"]
