@@ -16,7 +16,7 @@ import pytest
 
 from bench.harness import Row
 from router.processes import NODE_READY_LINE, ManagedProcess, ProcessFailed, free_port, start_crossbar
-from tests.conftest import crossbar_node, realtime_redis, redis_server, test_db_path  # noqa: F401
+from tests.conftest import crossbar_node, realtime_redis, redis_server, running_node, test_db_path  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +106,24 @@ def row_djwamp_ws(crossbar_node, realtime_redis):  # noqa: F811
     topic = f"public.bench.ws{secrets.token_hex(4)}"
     return Row("djwamp-ws", "wamp", crossbar_node.ws_url, topic, realm=crossbar_node.realm,
                pids=lambda: [crossbar_node.proc.pid, realtime_redis.proc.pid], publish=_djwamp_publish(topic))
+
+
+@pytest.fixture(scope="session")
+def second_node(tmp_path_factory, redis_server, test_db_path):  # noqa: F811
+    """Another djwamp node on the same Redis and database: its bridge reads the stream in its
+    own consumer group, so every event reaches both routers."""
+    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path) as node:
+        yield node
+
+
+@pytest.fixture
+def row_djwamp_2nodes(crossbar_node, second_node, realtime_redis):  # noqa: F811
+    """djwamp WebSocket on two nodes, the subscribers split between them (one router core each)."""
+    topic = f"public.bench.two{secrets.token_hex(4)}"
+    return Row("djwamp-2nodes", "wamp", crossbar_node.ws_url, topic, realm=crossbar_node.realm,
+               urls=[crossbar_node.ws_url, second_node.ws_url],
+               pids=lambda: [crossbar_node.proc.pid, second_node.proc.pid, realtime_redis.proc.pid],
+               publish=_djwamp_publish(topic))
 
 
 @pytest.fixture

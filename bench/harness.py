@@ -172,10 +172,13 @@ class Row:
     origin: str | None = None
     #: the loadgen config of a WAMP publisher, instead of ``publish`` (Crossbar alone)
     wamp_publisher: dict | None = None
+    #: several nodes: subscriber i connects to ``urls[i % len(urls)]``
+    urls: list[str] | None = None
 
     def subscriber_config(self, connections: int, expected: int, timeout_s: float) -> dict:
-        return {"kind": self.kind, "url": self.url, "topic": self.topic, "realm": self.realm,
-                "origin": self.origin, "connections": connections, "expected": expected, "timeout_s": timeout_s}
+        return {"kind": self.kind, "url": self.url, "urls": self.urls or [self.url], "topic": self.topic,
+                "realm": self.realm, "origin": self.origin, "connections": connections, "expected": expected,
+                "timeout_s": timeout_s}
 
     def processes(self) -> list[psutil.Process]:
         return processes_of(*self.pids())

@@ -38,6 +38,8 @@ class Subscriber {
 }
 
 const expected = config.expected ?? 0;
+// several nodes: subscriber i connects to urls[i % urls.length]
+const urls = config.urls ?? [config.url];
 const subscribers = [];
 let latencies = new Float64Array(1 << 16);
 let samples = 0;
@@ -171,10 +173,10 @@ function parseResp(buf, start) {
   throw new Error(`redis answered ${type}${head}`);
 }
 
-function wampSession(onMessage, roles) {
+function wampSession(onMessage, roles, url = config.url) {
   return new Promise((resolve, reject) => {
     const headers = config.origin ? { origin: config.origin } : {};
-    const ws = new WebSocket(config.url, ["wamp.2.json"], { headers, perMessageDeflate: false });
+    const ws = new WebSocket(url, ["wamp.2.json"], { headers, perMessageDeflate: false });
     ws.on("error", reject);
     ws.on("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.on("open", () => ws.send(JSON.stringify([1, config.realm, { roles, authmethods: ["anonymous"] }])));
@@ -195,7 +197,7 @@ async function wampSubscriber(sub) {
     if (msg[0] === 36) record(sub, msg[4][0]);
     else if (msg[0] === 33) subscribed.resolve();
     else if (msg[0] === 8) subscribed.reject(new Error(`ERROR ${msg[4]}`));
-  }, { subscriber: {} });
+  }, { subscriber: {} }, urls[sub.index % urls.length]);
   ws.send(JSON.stringify([32, 1, {}, config.topic]));
   return done;
 }
@@ -311,8 +313,9 @@ async function main() {
   const errors = [];
   async function worker() {
     while (next < total) {
-      next += 1;
       const sub = new Subscriber(expected);
+      sub.index = next;
+      next += 1;
       try {
         await connect(sub);
         subscribers.push(sub);

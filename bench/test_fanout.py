@@ -1,8 +1,8 @@
 """Fan-out side by side, in one run: latency, throughput and connections for every stack.
 
 Rows: a raw Redis pub/sub floor, Crossbar alone (a WAMP publisher straight into a bare router),
-djwamp over WebSocket (``realtime.publish()`` -> Redis stream -> bridge -> router), djwamp over
-the SSE fallback, and Django Channels (``group_send`` -> a consumer's WebSocket, daphne +
+djwamp over WebSocket (``realtime.publish()`` -> Redis stream -> bridge -> router), the same on
+two nodes sharing the Redis (subscribers split between them), djwamp over the SSE fallback, and Django Channels (``group_send`` -> a consumer's WebSocket, daphne +
 channels-redis). The subscribers of every row are the same node.js load generator
 (bench/loadgen.mjs). Reported as ratios to the floor (tests/artifacts/bench-fanout.md); never
 asserted: a benchmark is a measurement, not a test.
@@ -28,9 +28,10 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 LATENCY = {"connections": max(2, int(100 * SCALE)), "rate": 100, "seconds": max(2, 10 * SCALE)}
 THROUGHPUT = {"connections": 10, "count": max(200, int(20_000 * SCALE)), "timeout_s": 60}
 CONNECTIONS = {"connections": max(20, int(2000 * SCALE))}
-ROWS = ["redis", "crossbar", "djwamp-ws", "djwamp-sse", "channels"]
+ROWS = ["redis", "crossbar", "djwamp-ws", "djwamp-2nodes", "djwamp-sse", "channels"]
 NAMES = {"redis": "Redis pub/sub (floor)", "crossbar": "Crossbar alone", "djwamp-ws": "djwamp WebSocket",
-         "djwamp-sse": "djwamp SSE fallback", "channels": "Django Channels"}
+         "djwamp-2nodes": "djwamp WebSocket, 2 nodes", "djwamp-sse": "djwamp SSE fallback",
+         "channels": "Django Channels"}
 
 
 @pytest.fixture
@@ -131,16 +132,23 @@ def render(results) -> str:
             ratio = lat["p99"] / lat_floor.report["latency_ms"]["p99"] if lat_floor and lat["p99"] else None
             out.append(f"| {NAMES[name]} | {fmt(lat['p50'])} | {fmt(lat['p99'])} | {fmt(lat['max'])} | "
                        f"{fmt(ratio)}x | {delivered(r)} | {cpu(r)} |")
-    tp_floor = floor("throughput")
     out += ["", f"### Throughput: 10 subscribers, {THROUGHPUT['count']:,} events as fast as the publisher goes", "",
-            "| stack | deliveries/s | / floor | complete in 60 s | delivered | CPU (stack) |", "|---|---|---|---|---|---|"]
+            "| stack | deliveries/s | / floor | / Crossbar alone | / Channels | complete in 60 s | delivered "
+            "| CPU (stack) |", "|---|---|---|---|---|---|---|---|"]
+
+    def rate_of(name):
+        r = by.get(("throughput", name))
+        return r.extra.get("deliveries_per_s") if r else None
+
     for name in ROWS:
         r = by.get(("throughput", name))
         if r:
-            rate = r.extra.get("deliveries_per_s")
-            ratio = rate / tp_floor.extra["deliveries_per_s"] if tp_floor and rate else None
+            rate = rate_of(name)
+            ratios = [fmt(rate / base, 2) if rate and base else "-"
+                      for base in (rate_of("redis"), rate_of("crossbar"), rate_of("channels"))]
             complete = "yes" if r.report["why"] == "complete" else "no"
-            out.append(f"| {NAMES[name]} | {fmt(rate, 0)} | {fmt(ratio, 2)} | {complete} | {delivered(r)} | {cpu(r)} |")
+            out.append(f"| {NAMES[name]} | {fmt(rate, 0)} | {' | '.join(ratios)} | {complete} | {delivered(r)} "
+                       f"| {cpu(r)} |")
     c_floor = floor("connections")
     out += ["", f"### Connections: {CONNECTIONS['connections']:,} idle subscribed connections, then one broadcast", "",
             "| stack | connected | KiB / connection | broadcast to all, ms | / floor | delivered |", "|---|---|---|---|---|---|"]

@@ -36,7 +36,7 @@ from twisted.logger import Logger
 from realtime import errors
 
 from . import django_bridge
-from .backend import BackendSession, ready_topic
+from .backend import BackendSession, freeze_heap, ready_topic
 from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
 __all__ = ["REVOKE_URI", "SessionAuthenticator", "origin_allowed"]
@@ -151,6 +151,7 @@ class SessionAuthenticator(BackendSession):
             self._log_ready()
 
     def _log_ready(self) -> None:
+        freeze_heap()  # the router worker has all its transports now
         self.log.info("djwamp node ready: every component has started; admitting browsers")
 
     # -- authentication --------------------------------------------------------------------

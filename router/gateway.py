@@ -33,8 +33,10 @@ from urllib.parse import urlsplit
 
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.twisted.websocket import WampWebSocketClientFactory
-from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import ComponentConfig, SubscribeOptions
+from autobahn.wamp import message
+from autobahn.wamp.exception import ApplicationError, InvalidUriError, TransportLost
+from autobahn.wamp.request import CallRequest
+from autobahn.wamp.types import CallOptions, ComponentConfig, SubscribeOptions
 from twisted.internet import defer, task, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.logger import Logger
@@ -52,6 +54,7 @@ GRACE = 30.0          # seconds a session waits for its event stream to come bac
 HEARTBEAT = 15.0      # seconds between SSE comments, so proxies keep the stream open
 MAX_QUEUED = 1000     # events held for a stream that is away; more and the session is dropped
 MAX_BODY = 64 * 1024
+MATCHES = ("exact", "prefix", "wildcard")
 
 
 class Refused(Exception):
@@ -90,6 +93,40 @@ class _UserSession(ApplicationSession):
             self.joined.errback(ApplicationError(errors.UNAVAILABLE, "router unreachable"))
         if not self.gone.called:
             self.gone.callback(None)
+
+    def call_as_sent(self, procedure: str, args: list, kwargs: dict) -> defer.Deferred:
+        """CALL ``procedure`` with exactly these arguments.
+
+        ``ApplicationSession.call(procedure, *args, **kwargs)`` takes a keyword argument named
+        ``options`` as its own ``CallOptions``: a browser's ``{"options": ...}`` would never
+        reach the procedure (or fail the request). This sends the CALL message the same way
+        without looking into ``kwargs``; the reply is handled by autobahn as for ``call()``
+        (tests/integration/test_gateway.py pins it).
+        """
+        if not self._transport:
+            raise TransportLost()
+        request_id = self._request_id_gen.next()
+
+        def cancel(_d):
+            self._transport.send(message.Cancel(request_id))
+
+        on_reply = defer.Deferred(canceller=cancel)
+        self._call_reqs[request_id] = CallRequest(request_id, procedure, on_reply, CallOptions())
+        try:
+            self._transport.send(message.Call(request_id, procedure, args=args, kwargs=kwargs))
+        except Exception:
+            self._call_reqs.pop(request_id, None)
+            raise
+        return on_reply
+
+
+def _check_uri(uri: str, what: str, *, wildcard: bool = False) -> None:
+    """A browser's topic or procedure, refused with a 400 before autobahn asserts on it."""
+    try:
+        message.check_or_raise_uri(uri, message=what, strict=False, allow_empty_components=wildcard,
+                                   allow_none=False)
+    except InvalidUriError:
+        raise Refused(400, "wamp.error.invalid_uri", f"{what} is not a valid WAMP URI") from None
 
 
 @dataclass
@@ -223,6 +260,9 @@ class Gateway:
         topic, match = body.get("topic"), body.get("match")
         if not isinstance(topic, str) or topic in session.subscriptions:
             raise Refused(400, "wamp.error.invalid_argument", "topic missing or already subscribed")
+        if match is not None and match not in MATCHES:
+            raise Refused(400, "wamp.error.invalid_argument", "match is one of exact, prefix, wildcard")
+        _check_uri(topic, "topic", wildcard=match == "wildcard")
         options = SubscribeOptions(match=match, details_arg="_djwamp_details") if match else \
             SubscribeOptions(details_arg="_djwamp_details")
 
@@ -246,7 +286,8 @@ class Gateway:
         procedure, args, kwargs = body.get("procedure"), body.get("args", []), body.get("kwargs", {})
         if not isinstance(procedure, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
             raise Refused(400, "wamp.error.invalid_argument", "procedure, args (list), kwargs (object)")
-        result = await session.wamp.call(procedure, *args, **kwargs)
+        _check_uri(procedure, "procedure")
+        result = await session.wamp.call_as_sent(procedure, args, kwargs)
         if hasattr(result, "results") or hasattr(result, "kwresults"):
             return {"result": {"args": list(result.results), "kwargs": result.kwresults}}
         return {"result": result}

@@ -155,3 +155,24 @@ def test_cors_answers_allowed_origins_only_and_never_with_credentials(crossbar_n
         assert (status == 204) is allowed
         assert (headers.get("Access-Control-Allow-Origin") == origin) is allowed
         assert headers.get("Access-Control-Allow-Credentials") is None
+
+
+def test_bad_subscribe_and_call_requests_get_a_400_and_the_session_goes_on(crossbar_node):
+    _client, cookie = login(make_user())
+    _status, opened = post(crossbar_node, "open", cookie=cookie)
+    sid = opened["sid"]
+    for body, error in (({"topic": "public.feed", "match": "regex"}, "wamp.error.invalid_argument"),
+                        ({"topic": "public.feed", "match": ["prefix"]}, "wamp.error.invalid_argument"),
+                        ({"topic": "public feed"}, "wamp.error.invalid_uri"),
+                        ({"topic": "public..feed", "match": "prefix"}, "wamp.error.invalid_uri")):
+        status, refused = post(crossbar_node, "subscribe", {"sid": sid, **body}, cookie=cookie)
+        assert (status, refused["error"]) == (400, error), body
+    for procedure in ("tests rpc add", "tests..rpc", ""):
+        status, refused = post(crossbar_node, "call", {"sid": sid, "procedure": procedure}, cookie=cookie)
+        assert (status, refused["error"]) == (400, "wamp.error.invalid_uri"), procedure
+    # nothing above cost the session anything
+    assert post(crossbar_node, "subscribe", {"sid": sid, "topic": "public.feed", "match": "prefix"},
+                cookie=cookie) == (200, {"topic": "public.feed"})
+    status, called = post(crossbar_node, "call", {"sid": sid, "procedure": "demo.whoami"}, cookie=cookie)
+    assert status == 200 and called["result"]["authenticated"] is True
+

@@ -355,3 +355,15 @@ async def test_demo_chat_send_needs_a_signed_in_user(crossbar_node):
     assert (await call_error(session, "demo.chat.send", "lobby", "hi")).error == errors.PERMISSION_DENIED
     assert not ChatMessage.objects.filter(room="lobby", text="hi").exists()
     session.leave()
+
+
+def test_a_keyword_argument_named_options_reaches_the_procedure_through_the_fallback(rpc_node):
+    # autobahn's call() would take it as its own CallOptions
+    from tests.integration.test_gateway import post
+
+    _client, cookie = login(make_user())
+    _status, opened = post(rpc_node, "open", cookie=cookie)
+    kwargs = {"options": {"colour": "red"}, "details": 1}
+    status, called = post(rpc_node, "call", {"sid": opened["sid"], "procedure": "tests.rpc.echo",
+                                             "args": ["a"], "kwargs": kwargs}, cookie=cookie)
+    assert (status, called) == (200, {"result": {"args": ["a"], "kwargs": kwargs}})

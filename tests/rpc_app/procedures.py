@@ -143,3 +143,9 @@ def announce(request: CallRequest, topic: str, text: str, *, rollback: bool = Fa
         publish(topic, text, on_commit=True)
         if rollback:
             transaction.set_rollback(True)
+
+
+@procedure("tests.rpc.echo", login_required=False)
+def echo(request: CallRequest, *args, **kwargs) -> dict:
+    """What arrived, as it arrived (a kwarg named ``options`` included)."""
+    return {"args": list(args), "kwargs": kwargs}
