@@ -184,9 +184,14 @@ class Row:
         return processes_of(*self.pids())
 
 
-def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> float:
-    """Publish events 0..count-1 (``rate`` per second, 0 = as fast as it goes); return its start time."""
+def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[float, float]:
+    """Publish events 0..count-1 (``rate`` per second, 0 = as fast as it goes).
+
+    Returns its start time and how many seconds publishing took (one thread, one call per
+    event: at ``rate=0`` that bounds what any row can deliver).
+    """
     start = time.time()
+    t0 = time.perf_counter()
     if row.wamp_publisher is not None:
         pub = LoadGen({**row.wamp_publisher, "kind": "wamp-pub", "topic": row.topic, "count": count,
                        "rate": rate, "pad": len(PAD)}, log_dir / f"{row.name}-publisher.log")
@@ -194,15 +199,14 @@ def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> float:
             pub.wait("report", 120)
         finally:
             pub.stop()
-        return start
-    t0 = time.perf_counter()
+        return start, time.perf_counter() - t0
     for n in range(count):
         if rate:
             delay = t0 + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         row.publish({"n": n, "t": time.time(), "pad": PAD})
-    return start
+    return start, time.perf_counter() - t0
 
 
 class Profiler:
@@ -304,7 +308,8 @@ def measure(scenario: str, row: Row, *, connections: int, count: int, rate: floa
         procs = row.processes()
         usage = Usage(procs).start()
         profiler = Profiler(procs, log_dir / f"profile-{scenario}-{row.name}") if PROFILE else None
-        published_at = run_publisher(row, count, rate, log_dir)
+        published_at, publishing_s = run_publisher(row, count, rate, log_dir)
+        extra["published_per_s"] = count / max(1e-9, publishing_s)
         report = gen.wait("report", timeout_s + 30)
         usage.stop()
         if profiler is not None:

@@ -133,8 +133,8 @@ def render(results) -> str:
             out.append(f"| {NAMES[name]} | {fmt(lat['p50'])} | {fmt(lat['p99'])} | {fmt(lat['max'])} | "
                        f"{fmt(ratio)}x | {delivered(r)} | {cpu(r)} |")
     out += ["", f"### Throughput: 10 subscribers, {THROUGHPUT['count']:,} events as fast as the publisher goes", "",
-            "| stack | deliveries/s | / floor | / Crossbar alone | / Channels | complete in 60 s | delivered "
-            "| CPU (stack) |", "|---|---|---|---|---|---|---|---|"]
+            "| stack | deliveries/s | / floor | / Crossbar alone | / Channels | published events/s "
+            "| complete in 60 s | delivered | CPU (stack) |", "|---|---|---|---|---|---|---|---|---|"]
 
     def rate_of(name):
         r = by.get(("throughput", name))
@@ -147,8 +147,8 @@ def render(results) -> str:
             ratios = [fmt(rate / base, 2) if rate and base else "-"
                       for base in (rate_of("redis"), rate_of("crossbar"), rate_of("channels"))]
             complete = "yes" if r.report["why"] == "complete" else "no"
-            out.append(f"| {NAMES[name]} | {fmt(rate, 0)} | {' | '.join(ratios)} | {complete} | {delivered(r)} "
-                       f"| {cpu(r)} |")
+            out.append(f"| {NAMES[name]} | {fmt(rate, 0)} | {' | '.join(ratios)} | "
+                       f"{fmt(r.extra.get('published_per_s'), 0)} | {complete} | {delivered(r)} | {cpu(r)} |")
     c_floor = floor("connections")
     out += ["", f"### Connections: {CONNECTIONS['connections']:,} idle subscribed connections, then one broadcast", "",
             "| stack | connected | KiB / connection | broadcast to all, ms | / floor | delivered |", "|---|---|---|---|---|---|"]
