@@ -17,6 +17,7 @@ Delivery rules (docs/topics/delivery.md):
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
@@ -83,6 +84,8 @@ class StreamBridge:
     #: keeps the latest events of the topics REALTIME["HISTORY"] names (None: no history)
     history: HistoryWriter | None = None
     batch_size: int = 100
+    #: batches published before the oldest of them must be acknowledged by the router
+    window: int = 4
     block_ms: int = 1000
     backoff: Backoff = field(default_factory=Backoff)
     log: Logger = field(default_factory=Logger)
@@ -118,23 +121,31 @@ class StreamBridge:
                 await self._sleep(delay)
 
     async def _deliver_new(self) -> None:
-        """Read and deliver until ``stop()``, the next read overlapping this batch's delivery.
+        """Read and deliver until ``stop()``, keeping Redis and the router busy at once.
 
         The read for batch N+1 goes out before batch N is published, so Redis's round trip
-        is hidden behind the router's acknowledgements. Order is kept: batch N+1 is published
-        only after every publication of batch N was acknowledged. Entries read but not yet
-        delivered when something fails stay pending in the group; ``recover()`` delivers them
-        on the next start.
+        hides behind the router's work; and up to ``window`` batches are published before the
+        oldest must be acknowledged, so the router works while the bridge decodes. Order is
+        kept: a batch is published only after the one before it was (the router handles one
+        session's messages in order). Entries read but not delivered when something fails
+        stay pending in the group; ``recover()`` delivers them on the next start.
         """
         reading = defer.ensureDeferred(self.stream.read_new(self.batch_size, self.block_ms))
+        in_flight: deque[defer.Deferred] = deque()
         try:
             while not self._stopping:
                 entries = await reading
                 reading = defer.ensureDeferred(self.stream.read_new(self.batch_size, self.block_ms))
-                await self.deliver(entries)
+                in_flight.append(defer.ensureDeferred(self._settle(*await self._send(entries))))
+                while len(in_flight) >= self.window or (in_flight and in_flight[0].called):
+                    await in_flight.popleft()
+            while in_flight:
+                await in_flight.popleft()
         finally:
-            # its entries (if any) stay pending for recover(); its failure is not news
+            # their entries stay pending for recover(); a second failure is not news
             reading.addErrback(lambda _failure: None)
+            for settling in in_flight:
+                settling.addErrback(lambda _failure: None)
 
     def stop(self) -> None:
         self._stopping = True
@@ -168,6 +179,10 @@ class StreamBridge:
         Publications go out back to back on one session (the router keeps their order);
         a lost router connection propagates after the finished entries were acknowledged.
         """
+        await self._settle(*await self._send(entries))
+
+    async def _send(self, entries: list[Entry]):
+        """Decode, record history, publish; returns what ``_settle`` needs once acknowledged."""
         done: list[str] = []
         events: list[wire.Event | wire.Control] = []
         fields_of: dict[str, dict] = {}
@@ -206,9 +221,14 @@ class StreamBridge:
         # History first: a client that reconnects between the two finds the event in the
         # history (and de-duplicates it if it also arrives live) instead of missing it.
         await self._record_history([e for e in events if isinstance(e, wire.Event)], fields_of)
-        results = await defer.DeferredList(
+        published = defer.DeferredList(
             [defer.maybeDeferred(self.publish, event) for event in events], consumeErrors=True
         )
+        return done, events, published
+
+    async def _settle(self, done: list[str], events: list, published: defer.DeferredList) -> None:
+        """Count the router's answers, acknowledge what is done with, raise a lost connection."""
+        results = await published
         lost = None
         for event, (ok, outcome) in zip(events, results):
             if ok:

@@ -146,6 +146,32 @@ async def test_run_claims_entries_a_crashed_consumer_left_pending_then_reads_new
 
 
 @pytest_twisted.ensureDeferred
+async def test_up_to_window_batches_are_published_before_the_oldest_is_acknowledged_in_order(
+        client, make_stream, stream_key):
+    stream = make_stream()
+    router = Router(hold=True)
+    bridge = make_bridge(stream, router, batch_size=1, window=2)
+    running = defer.ensureDeferred(bridge.run())
+    await bridge.ready
+    ids = [add(client, stream_key, "public.t", n) for n in range(4)]
+    await router.wait_for(2)                      # batch 2 went out before batch 1 was acknowledged
+    await task.deferLater(reactor, 0.2, lambda: None)
+    assert [e.id for e in router.published] == ids[:2], "no third batch while two are unacknowledged"
+    assert pending(client, stream_key) == 3, "two published, the next read ahead, none acknowledged"
+    router.held[0].callback(None)
+    await router.wait_for(3)
+    router.hold = False
+    for held in router.held[1:]:
+        held.callback(None)
+    await router.wait_for(4)
+    bridge.stop()
+    await running
+    assert [e.id for e in router.published] == ids
+    assert pending(client, stream_key) == 0
+    assert bridge.stats.delivered == 4
+
+
+@pytest_twisted.ensureDeferred
 async def test_events_older_than_max_age_are_dropped_counted_and_acknowledged(client, make_stream, stream_key):
     stream = make_stream()
     router = Router()
