@@ -174,11 +174,17 @@ class Row:
     wamp_publisher: dict | None = None
     #: several nodes: subscriber i connects to ``urls[i % len(urls)]``
     urls: list[str] | None = None
+    #: several topics (WAMP rows): subscriber i follows ``topics[i % T]``, event n goes to
+    #: ``topics[n % T]`` (``publish`` must do that), so each subscriber expects count / T events
+    topics: list[str] | None = None
 
     def subscriber_config(self, connections: int, expected: int, timeout_s: float) -> dict:
+        topics = self.topics or [self.topic]
+        if expected % len(topics):
+            raise ValueError(f"{expected} events do not split evenly over {len(topics)} topics")
         return {"kind": self.kind, "url": self.url, "urls": self.urls or [self.url], "topic": self.topic,
-                "realm": self.realm, "origin": self.origin, "connections": connections, "expected": expected,
-                "timeout_s": timeout_s}
+                "topics": topics, "realm": self.realm, "origin": self.origin, "connections": connections,
+                "expected": expected // len(topics), "timeout_s": timeout_s}
 
     def processes(self) -> list[psutil.Process]:
         return processes_of(*self.pids())
@@ -190,7 +196,8 @@ def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[flo
     Returns its start time and how many seconds publishing took (one thread, one call per
     event: at ``rate=0`` that bounds what any row can deliver).
     """
-    start = time.time()
+    # CLOCK_MONOTONIC, as the load generator's clock (bench/loadgen.mjs): never stepped
+    start = time.monotonic()
     t0 = time.perf_counter()
     if row.wamp_publisher is not None:
         pub = LoadGen({**row.wamp_publisher, "kind": "wamp-pub", "topic": row.topic, "count": count,
@@ -205,7 +212,7 @@ def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[flo
             delay = t0 + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        row.publish({"n": n, "t": time.time(), "pad": PAD})
+        row.publish({"n": n, "t": time.monotonic(), "pad": PAD})
     return start, time.perf_counter() - t0
 
 

@@ -25,7 +25,9 @@ import readline from "node:readline";
 import WebSocket from "ws";
 
 const config = JSON.parse(process.argv[2]);
-const now = () => (performance.timeOrigin + performance.now()) / 1000;
+// CLOCK_MONOTONIC, the clock of Python's time.monotonic(): the publishers stamp events with it,
+// and unlike the wall clock it cannot be stepped (an NTP step once gave negative latencies)
+const now = () => Number(process.hrtime.bigint()) / 1e9;
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 class Subscriber {
@@ -40,6 +42,10 @@ class Subscriber {
 const expected = config.expected ?? 0;
 // several nodes: subscriber i connects to urls[i % urls.length]
 const urls = config.urls ?? [config.url];
+// several topics (wamp only): subscriber i follows topics[i % T]; event n is published on
+// topics[n % T], so each subscriber expects the events n with n % T equal to its slot
+const topics = config.topics ?? [config.topic];
+if (topics.length > 1 && config.kind !== "wamp") throw new Error("topics: wamp subscribers only");
 const subscribers = [];
 let latencies = new Float64Array(1 << 16);
 let samples = 0;
@@ -54,7 +60,11 @@ function record(sub, payload) {
     sub.outOfRange += 1;
     return;
   }
-  const n = payload.n;
+  if (payload.n % topics.length !== sub.slot) {
+    sub.outOfRange += 1;
+    return;
+  }
+  const n = Math.floor(payload.n / topics.length);
   if (n < 0 || n >= sub.seen.length) {
     sub.outOfRange += 1;
     return;
@@ -198,7 +208,7 @@ async function wampSubscriber(sub) {
     else if (msg[0] === 33) subscribed.resolve();
     else if (msg[0] === 8) subscribed.reject(new Error(`ERROR ${msg[4]}`));
   }, { subscriber: {} }, urls[sub.index % urls.length]);
-  ws.send(JSON.stringify([32, 1, {}, config.topic]));
+  ws.send(JSON.stringify([32, 1, {}, topics[sub.slot]]));
   return done;
 }
 
@@ -315,6 +325,7 @@ async function main() {
     while (next < total) {
       const sub = new Subscriber(expected);
       sub.index = next;
+      sub.slot = next % topics.length;
       next += 1;
       try {
         await connect(sub);
