@@ -80,4 +80,4 @@ node-config: $(VENV)/.installed-router
 	$(PY) -m router node-config --cbdir .crossbar
 
 clean:
-	rm -rf $(VENV) .run autobahn_js/node_modules bench/node_modules
+	rm -rf $(VENV) .run autobahn_js/node_modules bench/node_modules .hypothesis

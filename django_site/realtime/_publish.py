@@ -90,6 +90,9 @@ def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict,
         # TypeError or ValueError (a lone surrogate: UnicodeEncodeError) with the topic named
         kind = TypeError if isinstance(exc, TypeError) else ValueError
         raise kind(f"publish({topic!r}): {exc}") from exc
+    except RecursionError:
+        # json.dumps recurses per level: a cycle is a ValueError, absurd depth lands here
+        raise ValueError(f"publish({topic!r}): the payload is nested too deeply to encode") from None
     if size > conf.MAX_PAYLOAD_BYTES:
         raise ValueError(
             f"publish({topic!r}): the payload is {size} bytes of JSON; the limit is "
