@@ -20,6 +20,12 @@ component starts):
   instead of a log line.
 
 Nothing else in their behaviour changes. Set ``DJWAMP_EAGER_LOG_ARGS=1`` to leave them alone.
+
+``apply()`` also shortens one kind of line: for every malformed message a client sends (bad
+JSON, a URI it cannot parse) autobahn's ``WampWebSocketProtocol`` logs a full traceback at
+``critical`` before it closes that connection, so anyone could fill the node's log with them.
+Those become one line, ``ProtocolError: <reason>`` (at most 300 characters); tracebacks of
+every other exception stay as they are. ``DJWAMP_CLIENT_TRACEBACKS=1`` keeps them whole.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from __future__ import annotations
 import importlib
 import os
 import pprint
+import sys
+import traceback
 from collections.abc import Callable
 
-__all__ = ["HOT_MODULES", "NAMES", "PLAIN", "Deferred", "apply", "passthrough"]
+__all__ = ["HOT_MODULES", "NAMES", "PLAIN", "ClientErrorsInOneLine", "Deferred", "apply", "passthrough"]
 
 #: the argument builders replaced (autobahn.util's, crossbar._util's and pprint.pformat)
 NAMES = ("hl", "hltype", "hlval", "hlid", "hluserid", "hlflag", "pformat")
@@ -82,12 +90,44 @@ def passthrough(value, *_style, **_more):
     return value
 
 
+class ClientErrorsInOneLine:
+    """Stands in for ``traceback`` in ``autobahn.wamp.websocket``: see the module docstring."""
+
+    MAX = 300
+
+    def __init__(self, client_errors: tuple[type[BaseException], ...]):
+        self.client_errors = client_errors
+
+    def __getattr__(self, name):
+        return getattr(traceback, name)
+
+    def format_exc(self, limit=None, chain=True) -> str:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, self.client_errors):
+            text = " ".join(f"{type(exc).__name__}: {exc}".split())
+            return text if len(text) <= self.MAX else text[: self.MAX - 1] + "…"
+        return traceback.format_exc(limit, chain)
+
+
+def _shorten_client_errors() -> bool:
+    if os.environ.get("DJWAMP_CLIENT_TRACEBACKS", "") not in ("", "0"):
+        return False
+    import autobahn.wamp.websocket
+    from autobahn.wamp.exception import InvalidUriError, ProtocolError
+
+    autobahn.wamp.websocket.traceback = ClientErrorsInOneLine((ProtocolError, InvalidUriError))
+    return True
+
+
 def apply() -> list[str]:
-    """Apply both changes once per process; returns the modules patched (for the log)."""
+    """Apply the changes once per process; returns what was patched (for the log)."""
     global _applied
-    if _applied or os.environ.get("DJWAMP_EAGER_LOG_ARGS", "") not in ("", "0"):
+    if _applied:
         return []
     _applied = True
+    patched = ["autobahn.wamp.websocket.traceback"] if _shorten_client_errors() else []
+    if os.environ.get("DJWAMP_EAGER_LOG_ARGS", "") not in ("", "0"):
+        return patched
     import autobahn.util
 
     autobahn.util._HAS_CLICK = False
@@ -103,7 +143,6 @@ def apply() -> list[str]:
             fn = getattr(source, name, None)
             if callable(fn):
                 replacements[fn] = passthrough if name in PLAIN else _deferring(fn)
-    patched = []
     for module_name, kept in HOT_MODULES.items():
         try:
             module = importlib.import_module(module_name)

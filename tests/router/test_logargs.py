@@ -86,6 +86,30 @@ def test_apply_defers_the_hot_modules_arguments_once_per_process():
 
 
 def test_djwamp_eager_log_args_leaves_them_alone():
-    result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1"})
+    result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1", "DJWAMP_CLIENT_TRACEBACKS": "1"})
     assert result["patched"] == [] and result["deferred"] == "str" and result["plain"] is False
     assert not result["passthrough"]
+
+
+def test_a_clients_protocol_error_is_logged_in_one_short_line_other_errors_in_full():
+    from autobahn.wamp.exception import InvalidUriError, ProtocolError
+
+    shim = logargs.ClientErrorsInOneLine((ProtocolError, InvalidUriError))
+    try:
+        raise ProtocolError("invalid serialization of WAMP message:\n" + "x" * 1000)
+    except ProtocolError:
+        line = shim.format_exc()
+    assert line.startswith("ProtocolError: invalid serialization of WAMP message: xxx")
+    assert "\n" not in line and len(line) == logargs.ClientErrorsInOneLine.MAX
+    try:
+        raise KeyError("a bug of ours")
+    except KeyError:
+        full = shim.format_exc()
+    assert full.startswith("Traceback (most recent call last):") and "KeyError" in full
+    assert shim.print_exc is __import__("traceback").print_exc, "everything else is traceback's own"
+
+
+def test_apply_shortens_autobahns_client_error_tracebacks_unless_told_not_to():
+    assert "autobahn.wamp.websocket.traceback" in _apply_in_a_fresh_process()["patched"]
+    kept = _apply_in_a_fresh_process({"DJWAMP_CLIENT_TRACEBACKS": "1"})["patched"]
+    assert "autobahn.wamp.websocket.traceback" not in kept and kept
