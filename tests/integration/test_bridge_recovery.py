@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import psutil
@@ -62,6 +63,48 @@ async def test_redis_restart_bridge_reconnects_and_loses_nothing(node, durable_r
     received = await events.wait_for_ids(before + after, timeout=60)
     by_id = _payloads_by_id(received)
     assert [by_id[i] for i in after] == [(["after", n], {}) for n in range(20)]
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_restarted_while_publishing_every_returned_id_is_delivered(node, durable_redis,
+                                                                               durable_settings):
+    # every publish() either returned an id that then arrives, or raised RedisUnavailable
+    topic = "public.restart"
+    session = await connect_ws(node.ws_url, node.realm)
+    events = EventCollector()
+    await events.subscribe(session, topic)
+    returned: dict[str, int] = {}
+    refused: list[int] = []
+    other: list[BaseException] = []
+    restarted = threading.Event()
+
+    def publish_until_well_after_the_restart():
+        n, after = 0, 0
+        while after < 300:
+            try:
+                returned[publish(topic, n)] = n
+            except RedisUnavailable:
+                refused.append(n)
+            except Exception as exc:  # noqa: BLE001 -- the assertion below names it
+                other.append(exc)
+            n += 1
+            after += restarted.is_set()
+            time.sleep(0.001)
+
+    publishing = deferToThread(publish_until_well_after_the_restart)
+    await events.wait_for(100, timeout=60)
+    durable_redis.proc.kill(signal.SIGKILL)            # appendfsync always: nothing acknowledged is lost
+    durable_redis.proc.proc.wait(10)
+    durable_redis.stop()
+    durable_redis.start()
+    restarted.set()
+    await publishing
+    assert other == [], f"publish() raised something else than RedisUnavailable: {other[:3]}"
+    assert refused, "the restart happened while publishing (some calls must have been refused)"
+    received = await events.wait_for_ids(list(returned), timeout=120)
+    by_id = _payloads_by_id(received)
+    assert all(by_id[event_id] == ([n], {}) for event_id, n in returned.items())
     session.leave()
 
 
