@@ -151,7 +151,8 @@ def render(results) -> str:
                        f"{fmt(r.extra.get('published_per_s'), 0)} | {complete} | {delivered(r)} | {cpu(r)} |")
     c_floor = floor("connections")
     out += ["", f"### Connections: {CONNECTIONS['connections']:,} idle subscribed connections, then one broadcast", "",
-            "| stack | connected | KiB / connection | broadcast to all, ms | / floor | delivered |", "|---|---|---|---|---|---|"]
+            "| stack | connected | connecting took, s | KiB / connection | broadcast to all, ms | / floor | delivered |",
+            "|---|---|---|---|---|---|---|"]
     for name in ROWS:
         r = by.get(("connections", name))
         if r:
@@ -159,5 +160,6 @@ def render(results) -> str:
             ratio = ms / c_floor.report["latency_ms"]["max"] if c_floor and ms else None
             failed = r.extra.get("connect_failed")
             out.append(f"| {NAMES[name]} | {r.report['subscribers']:,}{f' ({failed} refused)' if failed else ''} | "
-                       f"{fmt(r.extra.get('kib_per_connection'))} | {fmt(ms)} | {fmt(ratio)}x | {delivered(r)} |")
+                       f"{fmt(r.extra.get('connect_seconds'), 2)} | {fmt(r.extra.get('kib_per_connection'))} | "
+                       f"{fmt(ms)} | {fmt(ratio)}x | {delivered(r)} |")
     return "\n".join(out)

@@ -26,6 +26,11 @@ JSON, a URI it cannot parse) autobahn's ``WampWebSocketProtocol`` logs a full tr
 ``critical`` before it closes that connection, so anyone could fill the node's log with them.
 Those become one line, ``ProtocolError: <reason>`` (at most 300 characters); tracebacks of
 every other exception stay as they are. ``DJWAMP_CLIENT_TRACEBACKS=1`` keeps them whole.
+
+And it moves Crossbar's per-connection lines below ``info``: for every browser that connects
+Crossbar logs four to six ``info`` lines (the HELLO, the authenticator session, the attach with
+the user's authextra, the detach), several of them ``pformat``-ed dictionaries. The loggers of
+``SESSION_LOGGERS`` log from ``warn`` up; ``DJWAMP_LOG_SESSIONS=1`` keeps them at ``info``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,15 @@ HOT_MODULES = {
     "crossbar.router.role": (),
     "crossbar.router.dealer": (),
 }
+
+#: Crossbar classes whose loggers write lines per connection at info: (module, class)
+SESSION_LOGGERS = (
+    ("crossbar.router.router", "Router"),
+    ("crossbar.router.protocol", "WampWebSocketServerProtocol"),
+    ("crossbar.router.auth.pending", "PendingAuth"),
+    ("crossbar.router.auth.anonymous", "PendingAuthAnonymous"),
+    ("crossbar.router.auth.ticket", "PendingAuthTicket"),
+)
 
 _applied = False
 
@@ -119,6 +133,20 @@ def _shorten_client_errors() -> bool:
     return True
 
 
+def _quiet_session_lines() -> list[str]:
+    if os.environ.get("DJWAMP_LOG_SESSIONS", "") not in ("", "0"):
+        return []
+    quieted = []
+    for module_name, class_name in SESSION_LOGGERS:
+        try:
+            logger = getattr(importlib.import_module(module_name), class_name).log
+        except (ImportError, AttributeError):
+            continue
+        logger._set_log_level("warn")
+        quieted.append(f"{module_name}.{class_name}.log")
+    return quieted
+
+
 def apply() -> list[str]:
     """Apply the changes once per process; returns what was patched (for the log)."""
     global _applied
@@ -126,6 +154,7 @@ def apply() -> list[str]:
         return []
     _applied = True
     patched = ["autobahn.wamp.websocket.traceback"] if _shorten_client_errors() else []
+    patched += _quiet_session_lines()
     if os.environ.get("DJWAMP_EAGER_LOG_ARGS", "") not in ("", "0"):
         return patched
     import autobahn.util

@@ -86,7 +86,8 @@ def test_apply_defers_the_hot_modules_arguments_once_per_process():
 
 
 def test_djwamp_eager_log_args_leaves_them_alone():
-    result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1", "DJWAMP_CLIENT_TRACEBACKS": "1"})
+    result = _apply_in_a_fresh_process({"DJWAMP_EAGER_LOG_ARGS": "1", "DJWAMP_CLIENT_TRACEBACKS": "1",
+                                        "DJWAMP_LOG_SESSIONS": "1"})
     assert result["patched"] == [] and result["deferred"] == "str" and result["plain"] is False
     assert not result["passthrough"]
 
@@ -113,3 +114,17 @@ def test_apply_shortens_autobahns_client_error_tracebacks_unless_told_not_to():
     assert "autobahn.wamp.websocket.traceback" in _apply_in_a_fresh_process()["patched"]
     kept = _apply_in_a_fresh_process({"DJWAMP_CLIENT_TRACEBACKS": "1"})["patched"]
     assert "autobahn.wamp.websocket.traceback" not in kept and kept
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_crossbars_per_connection_info_lines_go_below_info_unless_kept(keep):
+    code = ("import json, router.logargs as l, crossbar.router.router as r, crossbar.router.auth.pending as p;"
+            "l.apply();"
+            "name = lambda f: getattr(f, '__name__', type(f).__name__);"
+            "print(json.dumps([name(r.Router.log.info), name(p.PendingAuth.log.info), name(r.Router.log.warn)]))")
+    env = {**os.environ, "DJWAMP_LOG_SESSIONS": "1" if keep else ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    router_info, pending_info, router_warn = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (router_info == "_no_op", pending_info == "_no_op") == (not keep, not keep)
+    assert router_warn != "_no_op", "warnings and errors are always logged"
