@@ -187,7 +187,7 @@ class Gateway:
             raise Refused(413, "wamp.error.invalid_argument", "request too large")
         try:
             body = json.loads(raw or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the parser's limit
             raise Refused(400, "wamp.error.invalid_argument", "body must be JSON") from None
         if not isinstance(body, dict):
             raise Refused(400, "wamp.error.invalid_argument", "body must be a JSON object")
@@ -359,6 +359,10 @@ class _Endpoint(resource.Resource):
         if origin is not None:
             # no Access-Control-Allow-Credentials: a cookie never crosses origins here
             request.setHeader(b"access-control-allow-origin", origin.encode())
+        if request.method not in (b"GET", b"HEAD", b"POST", b"OPTIONS"):
+            # twisted.web would answer 501 (a server error) with an HTML page
+            request.setHeader(b"allow", b"GET, POST, OPTIONS")
+            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use GET or POST"))
         return super().render(request)
 
     def render_OPTIONS(self, request):

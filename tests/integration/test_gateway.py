@@ -176,3 +176,45 @@ def test_bad_subscribe_and_call_requests_get_a_400_and_the_session_goes_on(cross
     status, called = post(crossbar_node, "call", {"sid": sid, "procedure": "demo.whoami"}, cookie=cookie)
     assert status == 200 and called["result"]["authenticated"] is True
 
+
+
+def raw_request(node, method: str, path: str, body: bytes | None = None, *, cookie=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{node.settings.port}/rt/{path}", data=body, method=method)
+    request.add_header("Origin", own_origin(node))
+    request.add_header("X-Requested-With", "djwamp")
+    request.add_header("Content-Type", "application/json")
+    if cookie:
+        request.add_header("Cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, refused.read()
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400), (b"[1, 2]", 400), (b'"text"', 400), (b"\xff\xfe", 400), (b"{", 400),
+    (b"[" * 60_000, 400), (b'{"sid": "' + b"x" * (70 * 1024) + b'"}', 413),
+    (b'{"sid": 1, "topic": ["public.feed"]}', 404), (b'{"sid": null}', 404),
+], ids=["text", "array", "string", "not-utf8", "truncated", "deep", "huge", "wrong-types", "null-sid"])
+def test_a_bad_request_body_is_a_4xx_with_a_json_error_and_no_traceback(crossbar_node, body, status):
+    _client, cookie = login(make_user())
+    got, raw = raw_request(crossbar_node, "POST", "subscribe", body, cookie=cookie)
+    assert got == status, raw[:200]
+    assert json.loads(raw)["error"].startswith(("wamp.error.", "djwamp.error.")) and b"Traceback" not in raw
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "open", 405), ("PUT", "subscribe", 405), ("DELETE", "call", 405), ("POST", "events", 405),
+    ("POST", "nothing-here", 404), ("PATCH", "open", 405),
+])
+def test_a_wrong_method_or_path_is_refused(crossbar_node, method, path, status):
+    got, raw = raw_request(crossbar_node, method, path, b"{}" if method != "GET" else None)
+    assert got == status, raw[:200]
+    assert b"Traceback" not in raw
+
+
+def test_the_gateway_logged_no_traceback_for_any_of_it(crossbar_node):
+    output = crossbar_node.proc.output()
+    assert "gateway request failed" not in output
