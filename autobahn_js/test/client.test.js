@@ -127,6 +127,21 @@ test("reconnects with growing delays, subscribes again and reports the gap it ca
   assert.equal(h.timers.at(-1).ms, 1000, "a successful connection resets the backoff");
 });
 
+test("a node that is still starting (djwamp.error.unavailable) is tried again with backoff", async () => {
+  // the authenticator answers this while the node's components start, or when it cannot check
+  const h = harness();
+  const disconnected = [];
+  h.rt.on("disconnected", (d) => disconnected.push(d.reason));
+  h.rt.open();
+  h.connections.at(-1).onclose("closed", { reason: "djwamp.error.unavailable", message: "the node is starting, try again" });
+  assert.equal(h.rt.state, "reconnecting");
+  assert.deepEqual(disconnected, ["djwamp.error.unavailable"]);
+  assert.equal(h.timers.at(-1).ms, 1000);
+  h.timers.at(-1).fn();
+  await h.up();
+  assert.equal(h.rt.state, "connected");
+});
+
 test("a revoked session goes offline instead of reconnecting", async () => {
   const h = harness();
   const revoked = [];
