@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from realtime import errors
 
-from . import logargs
+from . import crossbar_fixes, logargs
 from .settings import BACKEND_AUTHID, NodeSettings
 
 
@@ -100,6 +100,7 @@ class BackendSession(ApplicationSession):
 
     def onConnect(self) -> None:
         # the first component of each worker process: before any browser traffic
+        crossbar_fixes.apply()
         patched = logargs.apply()
         if patched:
             self.log.debug("djwamp: log arguments deferred in {count} places", count=len(patched))
