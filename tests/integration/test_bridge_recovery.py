@@ -115,9 +115,12 @@ def _container_worker(node_pid: int) -> psutil.Process:
     raise AssertionError("the node has no container worker")
 
 
+@pytest.mark.parametrize("killed, count", [("container", 3000), ("node", 10_000)])
 @pytest_twisted.ensureDeferred
-async def test_bridge_killed_mid_stream_delivers_every_event_after_restart(node, durable_redis, durable_settings):
-    topic = "public.crash"
+async def test_killed_mid_stream_every_event_arrives_after_the_restart(node, durable_redis, durable_settings,
+                                                                      killed, count):
+    # SIGKILL of the container worker (the bridge), or of the whole node (controller and workers)
+    topic = f"public.crash-{killed}"
     first = await connect_ws(node.ws_url, node.realm)
     events = EventCollector()
     await events.subscribe(first, topic)
@@ -125,14 +128,17 @@ async def test_bridge_killed_mid_stream_delivers_every_event_after_restart(node,
     published: list[str] = []
 
     def publish_all():
-        for n in range(3000):
+        for n in range(count):
             published.append(publish(topic, n))
 
     publishing = deferToThread(publish_all)
     await events.wait_for(200, timeout=60)
-    os.kill(_container_worker(node.proc.pid).pid, signal.SIGKILL)   # the bridge dies mid-stream
-    await publishing                                                # the rest lands in Redis meanwhile
-    assert len(published) == 3000
+    if killed == "container":
+        os.kill(_container_worker(node.proc.pid).pid, signal.SIGKILL)   # the bridge dies mid-stream
+    else:
+        node.proc.kill(signal.SIGKILL)                                   # every process of the node
+    await publishing                                                    # the rest lands in Redis meanwhile
+    assert len(published) == count
     # Crossbar takes the whole node down when a worker dies (a process manager restarts it)
     await deferToThread(node.proc.proc.wait, 60)
     node.stop()
@@ -147,6 +153,6 @@ async def test_bridge_killed_mid_stream_delivers_every_event_after_restart(node,
 
     received = await events.wait_for_ids(published, timeout=120)
     by_id = _payloads_by_id(received)
-    assert [by_id[event_id] for event_id in published] == [([n], {}) for n in range(3000)]
+    assert [by_id[event_id] for event_id in published] == [([n], {}) for n in range(count)]
     node.proc.wait_for("djwamp bridge ready", 5)
     second.leave()
