@@ -14,6 +14,7 @@ that a browser admitted during start-up finds history and procedures there.
 from __future__ import annotations
 
 import gc
+import os
 
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.types import Challenge, PublishOptions
@@ -28,6 +29,23 @@ from .settings import BACKEND_AUTHID, NodeSettings
 
 _stopping = False
 _watching = False
+_settings: NodeSettings | None = None
+
+
+def _process_settings(forget_secret: bool) -> NodeSettings:
+    """This process's node settings, read from the environment once.
+
+    ``forget_secret`` (the container worker): then take ``DJWAMP_BACKEND_SECRET`` out of the
+    environment, so that what Django code runs there (every ``@procedure``) and the processes it
+    starts do not find the key to the ``backend`` role in ``os.environ``.
+    """
+    global _settings
+    if _settings is None:
+        _settings = NodeSettings.from_env()
+        _settings.require_backend_secret()
+    if forget_secret:
+        os.environ.pop("DJWAMP_BACKEND_SECRET", None)
+    return _settings
 
 
 def freeze_heap() -> None:
@@ -104,8 +122,7 @@ class BackendSession(ApplicationSession):
         patched = logargs.apply()
         if patched:
             self.log.debug("djwamp: log arguments deferred in {count} places", count=len(patched))
-        self._node_settings = NodeSettings.from_env()
-        self._node_settings.require_backend_secret()
+        self._node_settings = _process_settings(forget_secret=not self.embedded)
         # embedded, the router admits the session with the role of its config (no challenge)
         self.join(self.config.realm, authmethods=["ticket"], authid=BACKEND_AUTHID)
 

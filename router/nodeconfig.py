@@ -170,6 +170,8 @@ def _embedded_extra(name: str) -> dict[str, Any]:
 def write(settings: NodeSettings, cbdir: Path) -> Path:
     cbdir = Path(cbdir)
     cbdir.mkdir(parents=True, exist_ok=True)
+    # the node's key, its pid file and the backend socket live here: nobody else may enter
+    cbdir.chmod(0o700)
     path = cbdir / "config.json"
     path.write_text(json.dumps(render(settings, cbdir), indent=2) + "\n")
     return path

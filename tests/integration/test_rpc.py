@@ -367,3 +367,14 @@ def test_a_keyword_argument_named_options_reaches_the_procedure_through_the_fall
     status, called = post(rpc_node, "call", {"sid": opened["sid"], "procedure": "tests.rpc.echo",
                                              "args": ["a"], "kwargs": kwargs}, cookie=cookie)
     assert (status, called) == (200, {"result": {"args": ["a"], "kwargs": kwargs}})
+
+
+@pytest_twisted.ensureDeferred
+async def test_procedures_do_not_find_the_backend_secret_in_their_environment(rpc_node):
+    session = await connect(rpc_node)
+    try:
+        found = await session.call("tests.rpc.environment", "DJWAMP_BACKEND_SECRET")
+        assert found == {"here": False, "child": False}
+        assert (await session.call("tests.rpc.environment", "DJANGO_SETTINGS_MODULE"))["here"] is True
+    finally:
+        session.leave()

@@ -35,6 +35,14 @@ def test_the_backend_secret_is_never_written_to_the_config(tmp_path):
     assert "${DJWAMP_BACKEND_SECRET}" in text
 
 
+def test_the_node_directory_is_closed_to_other_users(tmp_path):
+    # it holds the node's private key and the backend socket (the way to the backend role)
+    cbdir = tmp_path / "node"
+    cbdir.mkdir(mode=0o755)
+    nodeconfig.write(NodeSettings.from_env({}), cbdir)
+    assert cbdir.stat().st_mode & 0o777 == 0o700
+
+
 def test_realm_port_and_origins_come_from_the_settings(tmp_path):
     settings = NodeSettings.from_env({"DJWAMP_PORT": "9000", "DJWAMP_REALM": "shop",
                                       "DJWAMP_ALLOWED_ORIGINS": "https://shop.example:443"})

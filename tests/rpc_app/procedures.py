@@ -149,3 +149,15 @@ def announce(request: CallRequest, topic: str, text: str, *, rollback: bool = Fa
 def echo(request: CallRequest, *args, **kwargs) -> dict:
     """What arrived, as it arrived (a kwarg named ``options`` included)."""
     return {"args": list(args), "kwargs": kwargs}
+
+
+@procedure("tests.rpc.environment", login_required=False)
+def environment(request: CallRequest, name: str) -> dict:
+    """Whether ``name`` is in this process's environment, and in a child process's."""
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", f"import os; print({name!r} in os.environ)"],
+                           capture_output=True, text=True, timeout=30)
+    return {"here": name in os.environ, "child": child.stdout.strip() == "True"}
