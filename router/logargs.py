@@ -1,13 +1,13 @@
-"""Log arguments built only when a line is written: the router's largest avoidable cost.
+"""What the node's workers log, at what cost: lazy arguments, short client errors, no chatter.
 
-Autobahn and Crossbar pass highlighted values to their debug and trace lines --
+The largest avoidable cost of the router was its log arguments. Autobahn and Crossbar pass highlighted values to their debug and trace lines --
 ``self.log.trace("...", session=hlval(session_id), func=hltype(self.send))`` -- and Python
 evaluates those arguments before the logger drops the line. Profiled under fan-out
 (docs/topics/performance.md) about a third of the router's CPU went to ``click.style``,
 ``hl*`` and ``pprint.pformat`` for lines nobody saw: several per delivered event.
 
-``apply()`` changes two things, in the process it runs in (each worker calls it as its first
-component starts):
+For those, ``apply()`` changes two things, in the process it runs in (each worker calls it as
+its first component starts):
 
 - ``autobahn.util`` stops colouring (``_HAS_CLICK = False``): ``hl*`` return plain text. The
   node's log is a file or a pipe, where ANSI codes are noise anyway.
