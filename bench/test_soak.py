@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 
+import psutil
 import pytest
 
 from bench.harness import Row, label, measure, processes_of
@@ -45,7 +46,7 @@ def _rss_by_process(pids) -> dict[str, int]:
     for proc in processes_of(*pids):
         try:
             rss[f"{label(proc)} ({proc.pid})"] = proc.memory_info().rss
-        except Exception:  # noqa: BLE001 -- a process that is gone has no RSS to report
+        except psutil.Error:  # a process that is gone has no RSS to report
             continue
     return rss
 

@@ -121,7 +121,7 @@ class BackendSession(ApplicationSession):
         crossbar_fixes.apply()
         patched = logargs.apply()
         if patched:
-            self.log.debug("djwamp: log arguments deferred in {count} places", count=len(patched))
+            self.log.debug("djwamp: {count} changes to what autobahn and Crossbar log", count=len(patched))
         self._node_settings = _process_settings(forget_secret=not self.embedded)
         # embedded, the router admits the session with the role of its config (no challenge)
         self.join(self.config.realm, authmethods=["ticket"], authid=BACKEND_AUTHID)

@@ -36,7 +36,6 @@ async def test_connections_during_start_up_are_never_refused_by_the_router(tmp_p
     node.proc = start_crossbar(node.cbdir, node.env, log_path=node.cbdir / "node-0.log", wait_for=())
     refusals: list[str] = []
     missing: list[str] = []
-    not_mounted: list[int] = []
     not_listening = 0
 
     async def client() -> int:
@@ -53,7 +52,6 @@ async def test_connections_during_start_up_are_never_refused_by_the_router(tmp_p
                 # Crossbar mounts a web transport's paths just after its port opens: for those
                 # milliseconds an upgrade to /ws reaches "/" (Django) and fails before WAMP
                 # starts, which a client retries like a closed port
-                not_mounted.append(1)
                 await sleep(0.02)
                 continue
             except ApplicationError as exc:

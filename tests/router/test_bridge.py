@@ -155,7 +155,10 @@ async def test_up_to_window_batches_are_published_before_the_oldest_is_acknowled
     await bridge.ready
     ids = [add(client, stream_key, "public.t", n) for n in range(4)]
     await router.wait_for(2)                      # batch 2 went out before batch 1 was acknowledged
-    await task.deferLater(reactor, 0.2, lambda: None)
+    deadline = time.monotonic() + 10
+    while pending(client, stream_key) < 3:        # the bridge has read batch 3 and holds it back
+        assert time.monotonic() < deadline, "the bridge never read ahead"
+        await task.deferLater(reactor, 0.01, lambda: None)
     assert [e.id for e in router.published] == ids[:2], "no third batch while two are unacknowledged"
     assert pending(client, stream_key) == 3, "two published, the next read ahead, none acknowledged"
     router.held[0].callback(None)
