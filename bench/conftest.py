@@ -16,7 +16,19 @@ import pytest
 
 from bench.harness import Row
 from router.processes import NODE_READY_LINE, ManagedProcess, ProcessFailed, free_port, start_crossbar
-from tests.conftest import crossbar_node, realtime_redis, redis_server, running_node, test_db_path  # noqa: F401
+from tests.conftest import realtime_redis, redis_server, running_node, test_db_path  # noqa: F401
+
+#: ``BENCH_DJWAMP_X=v make bench`` starts the bench's djwamp nodes with ``DJWAMP_X=v`` (to compare
+#: a lever such as ``DJWAMP_FRAME_CACHE=0`` in the same run of the other rows); the test fixtures
+#: give nodes no ``DJWAMP_*`` variable of the caller's environment
+NODE_ENV = {name[len("BENCH_"):]: value for name, value in os.environ.items() if name.startswith("BENCH_DJWAMP_")}
+
+
+@pytest.fixture(scope="session")
+def crossbar_node(tmp_path_factory, redis_server, test_db_path):  # noqa: F811
+    """The djwamp node of the djwamp rows (``make run``'s config, on free ports)."""
+    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path, **NODE_ENV) as node:
+        yield node
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +124,7 @@ def row_djwamp_ws(crossbar_node, realtime_redis):  # noqa: F811
 def second_node(tmp_path_factory, redis_server, test_db_path):  # noqa: F811
     """Another djwamp node on the same Redis and database: its bridge reads the stream in its
     own consumer group, so every event reaches both routers."""
-    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path) as node:
+    with running_node(tmp_path_factory, redis_server.url, DJANGO_DB_PATH=test_db_path, **NODE_ENV) as node:
         yield node
 
 

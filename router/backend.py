@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from realtime import errors
 
-from . import crossbar_fixes, logargs
+from . import crossbar_fixes, fanout, logargs
 from .settings import BACKEND_AUTHID, NodeSettings
 
 
@@ -119,6 +119,7 @@ class BackendSession(ApplicationSession):
     def onConnect(self) -> None:
         # the first component of each worker process: before any browser traffic
         crossbar_fixes.apply()
+        fanout.apply()
         patched = logargs.apply()
         if patched:
             self.log.debug("djwamp: {count} changes to what autobahn and Crossbar log", count=len(patched))

@@ -251,7 +251,7 @@ def _json_field(data: Mapping[str, str], name: str, kind: type, default: Any) ->
     if name not in data:
         return default
     try:
-        value = json.loads(data[name], parse_constant=_reject_constant)
+        value = _DECODER.decode(data[name])
     except (ValueError, RecursionError):
         # RecursionError: absurdly deep nesting must not stop the bridge
         raise MalformedEntry(f"{name} is not valid JSON") from None
@@ -262,6 +262,10 @@ def _json_field(data: Mapping[str, str], name: str, kind: type, default: Any) ->
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+#: one decoder for every field: ``json.loads`` with an argument builds a new one per call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _authids_field(data: Mapping[str, str], name: str) -> tuple[str, ...] | None:
