@@ -190,11 +190,11 @@ class Row:
         return processes_of(*self.pids())
 
 
-def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[float, float]:
+def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[float, float, float]:
     """Publish events 0..count-1 (``rate`` per second, 0 = as fast as it goes).
 
-    Returns its start time and how many seconds publishing took (one thread, one call per
-    event: at ``rate=0`` that bounds what any row can deliver).
+    Returns its start time, how many seconds publishing took (one thread, one call per
+    event: at ``rate=0`` that bounds what any row can deliver) and the CPU seconds it used.
     """
     # CLOCK_MONOTONIC, as the load generator's clock (bench/loadgen.mjs): never stepped
     start = time.monotonic()
@@ -202,18 +202,21 @@ def run_publisher(row: Row, count: int, rate: float, log_dir: Path) -> tuple[flo
     if row.wamp_publisher is not None:
         pub = LoadGen({**row.wamp_publisher, "kind": "wamp-pub", "topic": row.topic, "count": count,
                        "rate": rate, "pad": len(PAD)}, log_dir / f"{row.name}-publisher.log")
+        usage = Usage([psutil.Process(pub.proc.pid)]).start()
         try:
             pub.wait("report", 120)
+            usage.stop()
         finally:
             pub.stop()
-        return start, time.perf_counter() - t0
+        return start, time.perf_counter() - t0, sum(usage.cpu.values())
+    cpu0 = time.thread_time()
     for n in range(count):
         if rate:
             delay = t0 + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         row.publish({"n": n, "t": time.monotonic(), "pad": PAD})
-    return start, time.perf_counter() - t0
+    return start, time.perf_counter() - t0, time.thread_time() - cpu0
 
 
 class Profiler:
@@ -314,11 +317,21 @@ def measure(scenario: str, row: Row, *, connections: int, count: int, rate: floa
             extra.update(before_publish())
         procs = row.processes()
         usage = Usage(procs).start()
+        # the harness's own share of the cores: the load generator, and the publisher below
+        subscribers = Usage([psutil.Process(gen.proc.pid)]).start()
+        machine = psutil.cpu_times()
         profiler = Profiler(procs, log_dir / f"profile-{scenario}-{row.name}") if PROFILE else None
-        published_at, publishing_s = run_publisher(row, count, rate, log_dir)
+        published_at, publishing_s, publisher_cpu = run_publisher(row, count, rate, log_dir)
         extra["published_per_s"] = count / max(1e-9, publishing_s)
         report = gen.wait("report", timeout_s + 30)
         usage.stop()
+        subscribers.stop()
+        machine_after = psutil.cpu_times()
+        if subscribers.wall:
+            extra["harness_cpu"] = {"load generator": 100 * sum(subscribers.cpu.values()) / subscribers.wall,
+                                    "publisher": 100 * publisher_cpu / subscribers.wall,
+                                    # of all cores (100 % per core), what nobody used
+                                    "machine idle": 100 * (machine_after.idle - machine.idle) / subscribers.wall}
         if profiler is not None:
             extra["profile"] = profiler.stop()
         extra["published_at"] = published_at

@@ -115,6 +115,10 @@ def render(results) -> str:
     def cpu(r):
         return ", ".join(f"{name} {pct:.0f}%" for name, pct in r.usage.items() if pct >= 1) or "-"
 
+    def harness_cpu(r):
+        # the load generator and the publisher share the two cores with the stack
+        return ", ".join(f"{name} {pct:.0f}%" for name, pct in r.extra.get("harness_cpu", {}).items()) or "-"
+
     def delivered(r):
         rep = r.report
         want = rep["expected_per_subscriber"] * rep["subscribers"]
@@ -134,7 +138,7 @@ def render(results) -> str:
                        f"{fmt(ratio)}x | {delivered(r)} | {cpu(r)} |")
     out += ["", f"### Throughput: 10 subscribers, {THROUGHPUT['count']:,} events as fast as the publisher goes", "",
             "| stack | deliveries/s | / floor | / Crossbar alone | / Channels | published events/s "
-            "| complete in 60 s | delivered | CPU (stack) |", "|---|---|---|---|---|---|---|---|---|"]
+            "| complete in 60 s | delivered | CPU (stack) | CPU (harness) |", "|---|---|---|---|---|---|---|---|---|---|"]
 
     def rate_of(name):
         r = by.get(("throughput", name))
@@ -148,7 +152,8 @@ def render(results) -> str:
                       for base in (rate_of("redis"), rate_of("crossbar"), rate_of("channels"))]
             complete = "yes" if r.report["why"] == "complete" else "no"
             out.append(f"| {NAMES[name]} | {fmt(rate, 0)} | {' | '.join(ratios)} | "
-                       f"{fmt(r.extra.get('published_per_s'), 0)} | {complete} | {delivered(r)} | {cpu(r)} |")
+                       f"{fmt(r.extra.get('published_per_s'), 0)} | {complete} | {delivered(r)} | {cpu(r)} | "
+                       f"{harness_cpu(r)} |")
     c_floor = floor("connections")
     out += ["", f"### Connections: {CONNECTIONS['connections']:,} idle subscribed connections, then one broadcast", "",
             "| stack | connected | connecting took, s | KiB / connection | broadcast to all, ms | / floor | delivered |",

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 
-from . import nodeconfig
+from . import nodeconfig, ports
 from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redis
 from .settings import NodeSettings, SettingsError
 
@@ -48,6 +48,14 @@ def run() -> int:
         _say(f"configuration error: {exc}")
         return 2
     env["DJWAMP_DJANGO_PORT"] = str(settings.django_port)
+    try:
+        # before anything starts: a taken port is one line here, not a traceback after Redis and Django
+        ports.check(settings, redis_socket=None if env.get("REDIS_URL") else settings.dev_redis_socket)
+    except ports.PortTaken as exc:
+        _say(str(exc))
+        return 2
+    _say("ports: " + ", ".join(f"{listener.port} {listener.purpose} ({listener.variable})"
+                               for listener in ports.listeners(settings)))
 
     started: list[ManagedProcess] = []
     stop = threading.Event()

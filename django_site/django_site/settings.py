@@ -11,17 +11,34 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+
+def _misconfigured(message: str):
+    """One line on stderr and exit status 1: a traceback would say nothing more to the reader."""
+    raise SystemExit(f"django_site.settings: {message}")
+
+
+def _env_number(name: str, default: str, kind: type):
+    raw = os.environ.get(name, default)
+    try:
+        return kind(raw)
+    except ValueError:
+        _misconfigured(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}; "
+                       f"unset it for the default{f' ({default})' if default else ''}")
+
+
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+        _misconfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0, for example: "
+                       "export DJANGO_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\"")
     SECRET_KEY = "django-insecure-djwamp-development-only"
 
 # The site is reached through the Crossbar node's web transport (one origin for pages and
 # the WebSocket); Django itself listens on an internal port behind it.
 PUBLIC_HOST = os.environ.get("DJWAMP_HOST", "127.0.0.1")
-PUBLIC_PORT = int(os.environ.get("DJWAMP_PORT", "8080"))
+PUBLIC_PORT = _env_number("DJWAMP_PORT", "8080", int)
 ALLOWED_HOSTS = [PUBLIC_HOST, "127.0.0.1", "localhost", "[::1]"]
 CSRF_TRUSTED_ORIGINS = [f"http://{host}:{PUBLIC_PORT}" for host in {PUBLIC_HOST, "127.0.0.1", "localhost"}]
 
@@ -103,7 +120,7 @@ REALTIME = {
     "REDIS_URL": os.environ.get("REDIS_URL") or f"unix://{DEV_RUN_DIR / 'redis.sock'}",
     "TOPIC_PREFIXES": ["public.", "user.", "staff."],
     "ALLOW_ANONYMOUS": os.environ.get("DJWAMP_ALLOW_ANONYMOUS", "1") == "1",
-    "REVALIDATE_INTERVAL": float(os.environ.get("DJWAMP_REVALIDATE_INTERVAL", "60")),
+    "REVALIDATE_INTERVAL": _env_number("DJWAMP_REVALIDATE_INTERVAL", "60", float),
     # what a page can ask for (on load, after a reconnect): the feed's and each chat room's
     # last 50 events, each user's last 20
     "HISTORY": {"public.feed": 50, "public.chat.": 50, "user.": 20},
@@ -111,7 +128,7 @@ REALTIME = {
 # Test/dev hooks for the procedure pool (unset: the REALTIME defaults).
 for _key, _parse in (("RPC_WORKERS", int), ("RPC_QUEUE", int), ("RPC_TIMEOUT", float)):
     if os.environ.get(f"DJWAMP_{_key}"):
-        REALTIME[_key] = _parse(os.environ[f"DJWAMP_{_key}"])
+        REALTIME[_key] = _env_number(f"DJWAMP_{_key}", "", _parse)
 
 LOGGING = {
     "version": 1,
