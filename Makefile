@@ -57,8 +57,8 @@ client: autobahn_js/node_modules/.installed
 
 # redis-server is needed only for the private Redis, i.e. when REDIS_URL is not set
 run: $(VENV)/.installed-router $(if $(REDIS_URL),,system-deps)
-	$(PY) django_site/manage.py migrate --noinput
-	$(PY) -m router run
+	@$(PY) django_site/manage.py migrate --noinput --verbosity 0
+	@$(PY) -m router run
 
 test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/.installed
 	cd autobahn_js && npm test

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from . import nodeconfig, ports
 from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redis
@@ -17,22 +18,64 @@ from .settings import NodeSettings, SettingsError
 
 
 
+def _shown(path: Path) -> str:
+    """A path as a developer in the checkout would type it (relative when it is inside)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _say(message: str) -> None:
     print(f"djwamp: {message}", flush=True)
 
 
-def _echo(name: str, only: str | None = None):
-    """Print a child's lines with its name; ``only`` keeps the lines matching a pattern."""
+def _echo(name: str, only: str | None = None, hide: str | None = None):
+    """Print a child's lines with its name; ``only`` keeps the lines matching a pattern, ``hide``
+    drops those matching another. Each child's full output is also in its log file."""
     wanted = re.compile(only) if only else None
+    unwanted = re.compile(hide) if hide else None
 
     def echo(line: str) -> None:
-        if wanted is None or wanted.search(line):
+        if (wanted is None or wanted.search(line)) and (unwanted is None or not unwanted.search(line)):
             print(f"[{name}] {line}", flush=True)
     return echo
 
 
-# Crossbar logs every session at info level; a developer needs ours, warnings and errors.
-_CROSSBAR_WORTH_SHOWING = r"djwamp|bridge|router refused|[Ee]rror|Traceback|[Ww]arn|[Ff]ailed|denied|critical"
+# The foreground shows what needs a developer's eye: requests, problems and djwamp's own lines;
+# every child's whole output is in .run/ (docs: README, "What make run prints").
+#: Redis: only trouble (its start-up banner and the overcommit notice are in .run/redis.log)
+_REDIS_WORTH_SHOWING = r"(?i)\b(error|fatal|can't|cannot|failed|denied|refused)\b"
+#: runserver's start-up banner, printed again at every autoreload
+_DJANGO_BANNER = (r"^\s*$|^Watching for file changes|^Performing system checks|^System check identified no issues"
+                  r"|^[A-Z][a-z]+ \d{2}, \d{4} - \d\d:\d\d:\d\d$|^Django version .*, using settings"
+                  r"|^Starting development server at|^Quit the server with|^WARNING: This is a development server"
+                  r"|^For more information on production servers see")
+
+
+class _CrossbarLines:
+    """Crossbar's lines worth a developer's eye, and each one's continuation lines.
+
+    Crossbar logs every worker, realm, role and component start at info; the foreground shows
+    problems (errors, warnings, refusals, tracebacks) and nothing of a normal start.
+    """
+
+    STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[[^]]*\] ")
+    WORTH = re.compile(r"Traceback|Unhandled|CRITICAL|[Ee]rror|[Ff]ail|[Ww]arn|refused|denied|dropped|could not"
+                       r"|waiting for|stopped|gone|[Ee]xception")
+    #: counters (in the node log every 60 s when they change; `manage.py realtime_nodes` reads them)
+    QUIET = re.compile(r"\] bridge stats: ")
+
+    def __init__(self, echo):
+        self._echo = echo
+        self._showing = False
+
+    def __call__(self, line: str) -> None:
+        stamped = self.STAMP.match(line)
+        if stamped:
+            self._showing = bool(self.WORTH.search(line)) and not self.QUIET.search(line)
+        if self._showing:
+            self._echo(line)
 
 
 def run() -> int:
@@ -54,7 +97,7 @@ def run() -> int:
     except ports.PortTaken as exc:
         _say(str(exc))
         return 2
-    _say("ports: " + ", ".join(f"{listener.port} {listener.purpose} ({listener.variable})"
+    _say("ports: " + ", ".join(f"{listener.port} {listener.name} ({listener.variable})"
                                for listener in ports.listeners(settings)))
 
     started: list[ManagedProcess] = []
@@ -67,19 +110,22 @@ def run() -> int:
         else:
             # On a socket in .run/, where the demo settings look when REDIS_URL is unset, so
             # `manage.py publish` in another shell reaches it; no TCP port, not the machine's Redis.
-            _say(f"starting a private redis-server on {settings.dev_redis_socket} (set REDIS_URL to use yours)")
+            _say(f"starting a private redis-server on {_shown(settings.dev_redis_socket)} (set REDIS_URL to use yours)")
             started.append(start_redis(settings.run_dir / "redis", unixsocket=settings.dev_redis_socket,
-                                       log_path=settings.run_dir / "redis.log", echo=_echo("redis", r" # ")))
+                                       log_path=settings.run_dir / "redis.log", echo=_echo("redis", _REDIS_WORTH_SHOWING)))
 
         demo_users = subprocess.run([sys.executable, "django_site/manage.py", "demo_users"], env=env,
                                     cwd=nodeconfig.REPO_ROOT, capture_output=True, text=True)
         demo_login = demo_users.stdout.strip() if demo_users.returncode == 0 else ""
 
-        _say(f"starting Django on 127.0.0.1:{settings.django_port} (behind the node)")
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        _say(f"starting Django on 127.0.0.1:{settings.django_port} (behind the node; its log: "
+             f"{_shown(settings.run_dir / 'django.log')})")
         django = ManagedProcess(
             "django",
             [sys.executable, "django_site/manage.py", "runserver", f"127.0.0.1:{settings.django_port}"],
-            env=env, cwd=nodeconfig.REPO_ROOT, echo=_echo("django"),
+            env=env, cwd=nodeconfig.REPO_ROOT, echo=_echo("django", hide=_DJANGO_BANNER),
+            log_path=settings.run_dir / "django.log",
         )
         started.append(django)
         django.wait_for(r"Quit the server with", 60)
@@ -87,9 +133,9 @@ def run() -> int:
         cbdir = settings.run_dir / "node"
         nodeconfig.write(settings, cbdir)
         node_log = settings.run_dir / "node.log"
-        _say(f"starting the Crossbar node ({cbdir}/config.json; full log in {node_log})")
+        _say(f"starting the Crossbar node ({_shown(cbdir / 'config.json')}; its log: {_shown(node_log)})")
         started.append(start_crossbar(cbdir, env, log_path=node_log,
-                                      echo=_echo("crossbar", _CROSSBAR_WORTH_SHOWING)))
+                                      echo=_CrossbarLines(_echo("crossbar"))))
 
         started.append(ManagedProcess(
             "ticker", [sys.executable, "django_site/manage.py", "demo_ticker"], env=env,
@@ -97,6 +143,8 @@ def run() -> int:
 
         if demo_login:
             _say(demo_login)
+        _say(f"admin: {settings.public_url}admin/ (make a superuser: "
+             f"{_shown(Path(sys.executable))} django_site/manage.py createsuperuser)")
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
              "- Ctrl-C stops everything")
         while not stop.is_set():

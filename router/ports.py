@@ -26,6 +26,8 @@ class PortTaken(RuntimeError):
 class Listener:
     host: str
     port: int
+    #: what listens there, in a word
+    name: str
     #: what listens there, for a person
     purpose: str
     #: the environment variable that moves it
@@ -35,12 +37,12 @@ class Listener:
 def listeners(settings: NodeSettings, *, django: bool = True) -> list[Listener]:
     """Every TCP port the node listens on (and ``make run``'s Django, with ``django``)."""
     found = [
-        Listener(settings.bind, settings.port, "the node's pages and WebSocket", "DJWAMP_PORT"),
-        Listener("127.0.0.1", settings.gateway_port, "the fallback gateway, behind the node at /rt/",
+        Listener(settings.bind, settings.port, "node", "the node's pages and WebSocket", "DJWAMP_PORT"),
+        Listener("127.0.0.1", settings.gateway_port, "fallback gateway", "the fallback gateway, behind the node at /rt/",
                  "DJWAMP_GATEWAY_PORT"),
     ]
     if django:
-        found.insert(1, Listener("127.0.0.1", settings.django_port, "Django, behind the node",
+        found.insert(1, Listener("127.0.0.1", settings.django_port, "Django", "Django, behind the node",
                                  "DJWAMP_DJANGO_PORT"))
     return found
 

@@ -49,6 +49,7 @@ class RedisConnection:
 
     def __init__(self, url: str, reactor, *, display: str, reply_timeout: float, connect_timeout: float = 5.0):
         parts = urlsplit(url)
+        self._reactor = reactor
         #: the URL without credentials, for messages and logs
         self.display = display
         if parts.scheme == "unix":
@@ -81,17 +82,28 @@ class RedisConnection:
         return any(conn.connected for conn in self._factory.pool)
 
     def when_connected(self) -> defer.Deferred:
-        """Fires once a connection is up. Cancelling it is safe (txredisapi's own waiter is not)."""
+        """Fires once a connection is up and has selected its database, so that ``execute`` works.
+
+        Cancelling it is safe (txredisapi's own waiter is not). txredisapi hands a new
+        connection to its waiters *before* it adds it to the pool that ``execute`` uses (and may
+        do so before its ``AUTH``/``SELECT`` are answered); answering the waiter at once made the
+        bridge's first command fail with "not connected" at every start. So this fires once the
+        connection is ready, one reactor turn later.
+        """
         ours: defer.Deferred = defer.Deferred()
         if self.connected:
             ours.callback(None)
             return ours
 
         def settle(result):
-            if not ours.called:
-                ours.errback(result) if isinstance(result, Failure) else ours.callback(None)
+            if ours.called:
+                return
+            if isinstance(result, Failure):
+                ours.errback(result)
+            else:
+                self._reactor.callLater(0, lambda: ours.called or ours.callback(None))
 
-        self._factory.getConnection(peek=True).addBoth(settle)
+        self._factory.getConnection(peek=True).addCallback(lambda conn: conn.whenConnected()).addBoth(settle)
         return ours
 
     def execute(self, *args: str | int) -> defer.Deferred:

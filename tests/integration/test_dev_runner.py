@@ -1,6 +1,7 @@
 """`make run` as a newcomer uses it: one command, one origin, publish from another shell."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,9 @@ def dev_stack(tmp_path):
     env.update(DJWAMP_PORT=str(port), DJWAMP_DJANGO_PORT=str(free_port()), DJWAMP_GATEWAY_PORT=str(free_port()),
                DJWAMP_RUN_DIR=str(tmp_path / "run"),
                DJANGO_DB_PATH=str(tmp_path / "db.sqlite3"), PYTHONUNBUFFERED="1")
+    # as `make run` does first
+    subprocess.run([sys.executable, "django_site/manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                   env=env, cwd=REPO_ROOT, check=True, timeout=120)
     runner = ManagedProcess("make-run", [sys.executable, "-m", "router", "run"], env=env, cwd=REPO_ROOT,
                             log_path=tmp_path / "run.log")
     try:
@@ -63,3 +67,44 @@ def test_ctrl_c_stops_every_process_the_runner_started(dev_stack):
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"left running: {[p.pid for p in alive]}"
     assert "stopping" in runner.output()
+
+
+#: every line a clean start prints, each explained in the README ("What make run prints")
+CLEAN_START = [r"djwamp: ports: \d+ node \(DJWAMP_PORT\), \d+ Django \(DJWAMP_DJANGO_PORT\), "
+               r"\d+ fallback gateway \(DJWAMP_GATEWAY_PORT\)$",
+               r"djwamp: starting a private redis-server on \S+redis\.sock \(set REDIS_URL to use yours\)$",
+               r"djwamp: starting Django on 127\.0\.0\.1:\d+ \(behind the node; its log: \S+django\.log\)$",
+               r"djwamp: starting the Crossbar node \(\S+config\.json; its log: \S+node\.log\)$",
+               r"djwamp: demo login: alice or bob / djwamp-demo$",
+               r"djwamp: admin: http://127\.0\.0\.1:\d+/admin/ \(make a superuser: \S+ django_site/manage\.py createsuperuser\)$",
+               r"djwamp: ready: http://127\.0\.0\.1:\d+/  \(WAMP: ws://127\.0\.0\.1:\d+/ws, realm djwamp\) - Ctrl-C stops everything$"]
+
+
+def test_a_clean_start_prints_its_own_lines_and_nothing_else(dev_stack):
+    runner, _env, _port = dev_stack
+    lines = runner.output().splitlines()
+    ready = next(i for i, line in enumerate(lines) if line.startswith("djwamp: ready: "))
+    assert len(lines[: ready + 1]) == len(CLEAN_START), lines[: ready + 1]
+    for pattern, line in zip(CLEAN_START, lines):
+        assert re.match(pattern, line), line
+
+
+def test_the_foreground_shows_crossbar_problems_with_their_tracebacks_and_hides_routine_lines():
+    from router.dev import _CrossbarLines
+
+    shown: list[str] = []
+    lines = _CrossbarLines(shown.append)
+    stamp = "2026-12-04T21:09:37+0000 [Container   27313] "
+    for line in [stamp + 'Realm "realm001" (category="standalone", name="djwamp") started',
+                 "{'authorizer': 'djwamp.authorize', 'id': 'role001', 'name': 'anonymous'}",
+                 stamp + "djwamp bridge ready: djwamp:events -> realm djwamp",
+                 stamp + "bridge stats: {'delivered': 20, 'redis_errors': 1}",
+                 stamp + "bridge waiting for Redis (not connected to Redis at unix:///x); retry in 0.6 s",
+                 stamp + "Unhandled error in Deferred:",
+                 "Traceback (most recent call last):",
+                 '  File "x.py", line 1, in <module>',
+                 stamp + "djwamp node ready: every component has started; admitting browsers"]:
+        lines(line)
+    assert shown == [stamp + "bridge waiting for Redis (not connected to Redis at unix:///x); retry in 0.6 s",
+                     stamp + "Unhandled error in Deferred:", "Traceback (most recent call last):",
+                     '  File "x.py", line 1, in <module>']

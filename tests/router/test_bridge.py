@@ -316,3 +316,19 @@ async def test_oversized_entry_from_another_language_is_dropped_as_malformed(cli
     await bridge.deliver(await stream.read_new(10, 50))
     assert [e.id for e in router.published] == [ok]
     assert bridge.stats.malformed == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_is_usable_as_soon_as_when_connected_fires(redis_server):
+    # txredisapi queues a connection before its SELECT: the first command after the wait used to
+    # fail with "not connected", so every node start logged "bridge waiting for Redis"
+    from router.redis_stream import RedisConnection
+
+    for url in (redis_server.url, redis_server.url.rstrip("0") + "3"):
+        connection = RedisConnection(url, reactor, display=url, reply_timeout=5.0)
+        try:
+            await connection.when_connected().addTimeout(10, reactor)
+            assert connection.connected
+            assert await connection.execute("PING") == "PONG"
+        finally:
+            await connection.close()
