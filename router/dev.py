@@ -1,5 +1,6 @@
 """`make run`: Redis (a private one unless REDIS_URL is set), Django and the Crossbar node,
-on one origin, in the foreground; Ctrl-C stops all of it."""
+on one origin, in the foreground; Ctrl-C stops all of it. And `python -m router node`: only
+the node, next to a Django project's own runserver and Redis."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ _DJANGO_BANNER = (r"^\s*$|^Watching for file changes|^Performing system checks|^
                   r"|^For more information on production servers see")
 
 
+#: set once the runner stops its children: what they print while stopping is not news
+_STOPPING = threading.Event()
+
+
 class _CrossbarLines:
     """Crossbar's lines worth a developer's eye, and each one's continuation lines.
 
@@ -62,7 +67,7 @@ class _CrossbarLines:
 
     STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[[^]]*\] ")
     WORTH = re.compile(r"Traceback|Unhandled|CRITICAL|[Ee]rror|[Ff]ail|[Ww]arn|refused|denied|dropped|could not"
-                       r"|waiting for|stopped|gone|[Ee]xception")
+                       r"|waiting for|gone|[Ee]xception")
     #: counters (in the node log every 60 s when they change; `manage.py realtime_nodes` reads them)
     QUIET = re.compile(r"\] bridge stats: ")
 
@@ -71,6 +76,8 @@ class _CrossbarLines:
         self._showing = False
 
     def __call__(self, line: str) -> None:
+        if _STOPPING.is_set():
+            return  # the workers' shutdown lines (connections lost, components stopped) are expected
         stamped = self.STAMP.match(line)
         if stamped:
             self._showing = bool(self.WORTH.search(line)) and not self.QUIET.search(line)
@@ -147,20 +154,108 @@ def run() -> int:
              f"{_shown(Path(sys.executable))} django_site/manage.py createsuperuser)")
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
              "- Ctrl-C stops everything")
-        while not stop.is_set():
-            for proc in started:
-                if not proc.running():
-                    _say(f"{proc.name} exited with code {proc.proc.returncode}; stopping")
-                    return 1
-            stop.wait(0.5)
-        return 0
+        return _supervise(started, stop)
     except ProcessFailed as exc:
         _say(str(exc))
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        if started:
-            _say("stopping")
-        for proc in reversed(started):
-            proc.stop()
+        _stop_all(started)
+
+
+def node(cbdir: Path | None = None) -> int:
+    """``python -m router node``: only the Crossbar node, for a Django project of your own.
+
+    Run it in the project's directory (where ``manage.py`` is), next to your own ``runserver``
+    on ``DJWAMP_DJANGO_PORT`` and your own Redis (``REALTIME["REDIS_URL"]``). It renders the
+    node's config into ``cbdir`` (default ``.crossbar/`` there), gives the components the
+    project on their path and your settings, checks the ports and ``manage.py check`` first, and
+    runs Crossbar in the foreground.
+    """
+    project = Path.cwd()
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if not env.get("DJANGO_SETTINGS_MODULE"):
+        found = _settings_of_manage_py(project / "manage.py")
+        if found is None:
+            _say("set DJANGO_SETTINGS_MODULE to your project's settings (e.g. mysite.settings), or run this "
+                 "in the directory of your manage.py")
+            return 2
+        env["DJANGO_SETTINGS_MODULE"] = found
+    # the components import the project the way manage.py does: from its directory
+    env["PYTHONPATH"] = os.pathsep.join([str(project), *filter(None, [env.get("PYTHONPATH")])])
+    if not env.get("DJWAMP_BACKEND_SECRET"):
+        env["DJWAMP_BACKEND_SECRET"] = secrets.token_urlsafe(32)  # per run, never written to disk
+    try:
+        settings = NodeSettings.from_env(env)
+        ports.check(settings, django=False)
+    except (SettingsError, ports.PortTaken) as exc:
+        _say(str(exc))
+        return 2
+    check = subprocess.run([sys.executable, "-m", "django", "check"], env=env, cwd=project,
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        problem = (check.stderr.strip() or check.stdout.strip()).splitlines()
+        # system check errors are already one per line; an import error's last line says it
+        shown = problem if problem and not problem[0].startswith("Traceback") else problem[-1:]
+        _say(f"`manage.py check` with DJANGO_SETTINGS_MODULE={env['DJANGO_SETTINGS_MODULE']} failed:")
+        for line in shown:
+            print(f"  {line}", flush=True)
+        return 2
+
+    cbdir = (cbdir or project / ".crossbar").resolve()
+    nodeconfig.write(settings, cbdir, pythonpath=[project])
+    node_log = cbdir / "node.log"
+    _say(f"settings: {env['DJANGO_SETTINGS_MODULE']}; ports: {settings.port} node (DJWAMP_PORT), "
+         f"{settings.gateway_port} fallback gateway (DJWAMP_GATEWAY_PORT)")
+    _say(f"starting the Crossbar node ({_shown(cbdir / 'config.json')}; its log: {_shown(node_log)})")
+    started: list[ManagedProcess] = []
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        started.append(start_crossbar(cbdir, env, log_path=node_log, echo=_CrossbarLines(_echo("crossbar"))))
+        django = f"127.0.0.1:{settings.django_port}"
+        if ports.is_free("127.0.0.1", settings.django_port):
+            _say(f"nothing listens on {django} yet: start your Django there "
+                 f"(python manage.py runserver {django}); the node forwards / to it")
+        _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}; pages from "
+             f"Django on {django}) - Ctrl-C stops the node")
+        return _supervise(started, stop)
+    except ProcessFailed as exc:
+        _say(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_all(started)
+
+
+def _settings_of_manage_py(manage_py: Path) -> str | None:
+    """The settings module a ``manage.py`` sets by default (``startproject`` writes one)."""
+    try:
+        match = re.search(r"""os\.environ\.setdefault\(\s*["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']""",
+                          manage_py.read_text())
+    except OSError:
+        return None
+    return match.group(1) if match else None
+
+
+def _supervise(started: list[ManagedProcess], stop: threading.Event) -> int:
+    """Wait for a signal (0), or for one of the processes to exit (1)."""
+    while not stop.is_set():
+        for proc in started:
+            if not proc.running():
+                _say(f"{proc.name} exited with code {proc.proc.returncode}; stopping")
+                return 1
+        stop.wait(0.5)
+    return 0
+
+
+def _stop_all(started: list[ManagedProcess]) -> None:
+    _STOPPING.set()
+    if started:
+        _say("stopping")
+    for proc in reversed(started):
+        proc.stop()

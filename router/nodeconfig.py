@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from .settings import AUTHENTICATOR_URI, AUTHORIZER_URI, BACKEND_AUTHID, BROWSER_ROLES, REPO_ROOT, NodeSettings
@@ -40,10 +41,16 @@ CONTAINER_COMPONENTS = (
 _ALL_ACTIONS = {"call": True, "register": True, "publish": True, "subscribe": True}
 
 
-def render(settings: NodeSettings, cbdir: Path) -> dict[str, Any]:
+#: what the workers import from by default: this checkout and its demo site (``make run``, tests)
+DEFAULT_PYTHONPATH = (REPO_ROOT, REPO_ROOT / "django_site")
+
+
+def render(settings: NodeSettings, cbdir: Path, pythonpath: Sequence[Path] = DEFAULT_PYTHONPATH) -> dict[str, Any]:
+    """The node's config.json; ``pythonpath``: the directories the workers import from (as paths
+    relative to ``cbdir``), e.g. a Django project's own directory instead of the demo site."""
     cbdir = Path(cbdir).resolve()
     worker_options = {
-        "pythonpath": [_relative(REPO_ROOT, cbdir), _relative(REPO_ROOT / "django_site", cbdir)],
+        "pythonpath": [_relative(Path(path).resolve(), cbdir) for path in pythonpath],
         "env": {"inherit": True},
     }
     backend_client = {
@@ -167,13 +174,13 @@ def _embedded_extra(name: str) -> dict[str, Any]:
     return extra
 
 
-def write(settings: NodeSettings, cbdir: Path) -> Path:
+def write(settings: NodeSettings, cbdir: Path, pythonpath: Sequence[Path] = DEFAULT_PYTHONPATH) -> Path:
     cbdir = Path(cbdir)
     cbdir.mkdir(parents=True, exist_ok=True)
     # the node's key, its pid file and the backend socket live here: nobody else may enter
     cbdir.chmod(0o700)
     path = cbdir / "config.json"
-    path.write_text(json.dumps(render(settings, cbdir), indent=2) + "\n")
+    path.write_text(json.dumps(render(settings, cbdir, pythonpath), indent=2) + "\n")
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .settings import NodeSettings
 
-__all__ = ["Listener", "PortTaken", "check", "holder", "listeners"]
+__all__ = ["Listener", "PortTaken", "check", "holder", "is_free", "listeners"]
 
 
 class PortTaken(RuntimeError):
@@ -106,6 +106,11 @@ def holder(port: int) -> tuple[int, str] | None:
         except OSError:
             continue
     return None
+
+
+def is_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be listened on now."""
+    return _bind_problem(host, port) is None
 
 
 def _bind_problem(host: str, port: int) -> int | None:
