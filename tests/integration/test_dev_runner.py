@@ -108,3 +108,15 @@ def test_the_foreground_shows_crossbar_problems_with_their_tracebacks_and_hides_
     assert shown == [stamp + "bridge waiting for Redis (not connected to Redis at unix:///x); retry in 0.6 s",
                      stamp + "Unhandled error in Deferred:", "Traceback (most recent call last):",
                      '  File "x.py", line 1, in <module>']
+
+
+def test_the_private_redis_dying_stops_the_stack_without_a_traceback(dev_stack):
+    runner, _env, _port = dev_stack
+    [redis] = [child for child in psutil.Process(runner.pid).children(recursive=True)
+               if "redis-server" in " ".join(child.cmdline())]
+    redis.kill()
+    assert runner.proc.wait(60) == 1
+    after_ready = runner.output().split("Ctrl-C stops everything", 1)[1]
+    # the runner says what exited; the bridge and the ticker, each in a line, what they saw
+    assert re.search(r"^djwamp: redis:\S+redis\.sock exited with code -9; stopping$", after_ready, re.M), after_ready
+    assert "Traceback" not in after_ready

@@ -306,3 +306,21 @@ def test_logout_with_signed_cookie_sessions_closes_all_of_the_users_connections(
     client, _cookie = logged_in(user)
     client.logout()
     assert only_control(stream).action == "kill_user"
+
+
+def test_the_demo_users_command_revokes_nothing_when_it_creates_or_keeps_users(stream, settings):
+    # `make run` runs it at every start: creating the users is not a password change
+    import io
+
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("demo_users", stdout=io.StringIO())
+    call_command("demo_users", stdout=io.StringIO())
+    assert stream.events() == []
+    # a demo user whose password someone changed gets it back: that is a change, and revokes
+    alice = get_user_model().objects.get(username="alice")
+    alice.set_password("changed")
+    alice.save()
+    call_command("demo_users", stdout=io.StringIO())
+    assert [entry.authid for entry in stream.events()] == [str(alice.pk)] * 2
