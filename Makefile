@@ -8,11 +8,12 @@ PIP    := $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench soak client node-config system-deps browser-deps clean help
+.PHONY: run test lint bench soak client node-config system-deps browser-deps clean help
 
 help:
 	@echo "make run    - start Redis (embedded), Crossbar and Django on http://127.0.0.1:$${DJWAMP_PORT:-8080}/"
-	@echo "make test   - install what the tests need, then run every test"
+	@echo "make test   - install what the tests need, then lint and run every test"
+	@echo "make lint   - ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; pyproject.toml)"
 	@echo "make bench  - latency, throughput and connections side by side (Redis floor, Crossbar alone,"
 	@echo "              djwamp WebSocket on 1 and 2 nodes, SSE fallback, Django Channels); ~5 min"
 	@echo "make soak   - 2,000 connections, 100 events/s for 60 s: loss, latency, RSS growth; ~2 min"
@@ -60,7 +61,10 @@ run: $(VENV)/.installed-router $(if $(REDIS_URL),,system-deps)
 	@$(PY) django_site/manage.py migrate --noinput --verbosity 0
 	@$(PY) -m router run
 
-test: $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/.installed
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check
+
+test: lint $(VENV)/.installed-test system-deps browser-deps autobahn_js/node_modules/.installed
 	cd autobahn_js && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
 

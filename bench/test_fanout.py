@@ -2,10 +2,11 @@
 
 Rows: a raw Redis pub/sub floor, Crossbar alone (a WAMP publisher straight into a bare router),
 djwamp over WebSocket (``realtime.publish()`` -> Redis stream -> bridge -> router), the same on
-two nodes sharing the Redis (subscribers split between them), djwamp over the SSE fallback, and Django Channels (``group_send`` -> a consumer's WebSocket, daphne +
-channels-redis). The subscribers of every row are the same node.js load generator
-(bench/loadgen.mjs). Reported as ratios to the floor (tests/artifacts/bench-fanout.md); never
-asserted: a benchmark is a measurement, not a test.
+two nodes sharing the Redis (subscribers split between them), djwamp over the SSE fallback, and
+Django Channels (``group_send`` -> a consumer's WebSocket, daphne + channels-redis). The
+subscribers of every row are the same node.js load generator (bench/loadgen.mjs). Reported as
+ratios to the floor (tests/artifacts/bench-fanout.md); never asserted: a benchmark is a
+measurement, not a test.
 
     make bench                                   # every row, every scenario
     make bench PYTEST_ARGS="-k 'throughput and djwamp'"
@@ -128,7 +129,8 @@ def render(results) -> str:
     out = []
     lat_floor = floor("latency")
     out += ["### Latency: 100 subscribers x 100 msg/s, ~200-byte JSON", "",
-            "| stack | p50 ms | p99 ms | max ms | p99 / floor | delivered | CPU (stack) |", "|---|---|---|---|---|---|---|"]
+            "| stack | p50 ms | p99 ms | max ms | p99 / floor | delivered | CPU (stack) |",
+            "|---|---|---|---|---|---|---|"]
     for name in ROWS:
         r = by.get(("latency", name))
         if r:
@@ -138,7 +140,8 @@ def render(results) -> str:
                        f"{fmt(ratio)}x | {delivered(r)} | {cpu(r)} |")
     out += ["", f"### Throughput: 10 subscribers, {THROUGHPUT['count']:,} events as fast as the publisher goes", "",
             "| stack | deliveries/s | / floor | / Crossbar alone | / Channels | published events/s "
-            "| complete in 60 s | delivered | CPU (stack) | CPU (harness) |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "| complete in 60 s | delivered | CPU (stack) | CPU (harness) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
 
     def rate_of(name):
         r = by.get(("throughput", name))
@@ -156,7 +159,8 @@ def render(results) -> str:
                        f"{harness_cpu(r)} |")
     c_floor = floor("connections")
     out += ["", f"### Connections: {CONNECTIONS['connections']:,} idle subscribed connections, then one broadcast", "",
-            "| stack | connected | connecting took, s | KiB / connection | broadcast to all, ms | / floor | delivered |",
+            "| stack | connected | connecting took, s | KiB / connection | broadcast to all, ms | / floor "
+            "| delivered |",
             "|---|---|---|---|---|---|---|"]
     for name in ROWS:
         r = by.get(("connections", name))

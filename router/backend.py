@@ -26,7 +26,6 @@ from realtime import errors
 from . import crossbar_fixes, fanout, logargs
 from .settings import BACKEND_AUTHID, NodeSettings
 
-
 _stopping = False
 _watching = False
 _settings: NodeSettings | None = None

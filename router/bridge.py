@@ -230,7 +230,7 @@ class StreamBridge:
         """Count the router's answers, acknowledge what is done with, raise a lost connection."""
         results = await published
         lost = None
-        for event, (ok, outcome) in zip(events, results):
+        for event, (ok, outcome) in zip(events, results, strict=True):
             if ok:
                 if isinstance(event, wire.Control):
                     self.stats.revocations += 1

@@ -18,7 +18,6 @@ from .processes import ManagedProcess, ProcessFailed, start_crossbar, start_redi
 from .settings import NodeSettings, SettingsError
 
 
-
 def _shown(path: Path) -> str:
     """A path as a developer in the checkout would type it (relative when it is inside)."""
     try:
@@ -119,7 +118,8 @@ def run() -> int:
             # `manage.py publish` in another shell reaches it; no TCP port, not the machine's Redis.
             _say(f"starting a private redis-server on {_shown(settings.dev_redis_socket)} (set REDIS_URL to use yours)")
             started.append(start_redis(settings.run_dir / "redis", unixsocket=settings.dev_redis_socket,
-                                       log_path=settings.run_dir / "redis.log", echo=_echo("redis", _REDIS_WORTH_SHOWING)))
+                                       log_path=settings.run_dir / "redis.log",
+                                       echo=_echo("redis", _REDIS_WORTH_SHOWING)))
 
         demo_users = subprocess.run([sys.executable, "django_site/manage.py", "demo_users"], env=env,
                                     cwd=nodeconfig.REPO_ROOT, capture_output=True, text=True)

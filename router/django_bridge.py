@@ -113,6 +113,7 @@ def anonymous_identity():
 def user_passes(authid: str, rules: Sequence[Any], uri: str, action: str) -> bool:
     """Whether the active user ``authid`` passes the permission/check of any of ``rules``."""
     from django.utils.module_loading import import_string
+
     from realtime._identity import active_user
 
     user = active_user(authid)
@@ -141,6 +142,7 @@ def procedure_registry():
     """
     setup()
     from django.core.exceptions import ImproperlyConfigured
+
     from realtime._procedures import registry
 
     if registry.problems:

@@ -430,7 +430,8 @@ class GatewayComponent(BackendSession):
         node = self._node_settings
         self.gateway = Gateway(
             reactor=reactor, ws_url=f"ws://127.0.0.1:{node.port}/ws", realm=self.config.realm,
-            origins=node.cookie_origins, ticket_origins=node.allowed_origins, cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
+            origins=node.cookie_origins, ticket_origins=node.allowed_origins,
+            cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
             allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_bridge.DjangoThreadPool(size=4, name="djwamp-gateway"),
             log=self.log)
         root = resource.Resource()

@@ -108,7 +108,8 @@ class HistoryComponent(BackendSession):
         key = history_key(self.conf.STREAM, topic)
         try:
             if since is None:
-                raw = list(reversed(await self.redis.execute("XREVRANGE", key, "+", "-", "COUNT", min(limit, size)) or []))
+                newest = await self.redis.execute("XREVRANGE", key, "+", "-", "COUNT", min(limit, size))
+                raw = list(reversed(newest or []))
                 more, complete = False, True
             else:
                 raw = await self.redis.execute("XRANGE", key, f"({since}", "+", "COUNT", limit + 1) or []

@@ -1,6 +1,7 @@
 """What the node's workers log, at what cost: lazy arguments, short client errors, no chatter.
 
-The largest avoidable cost of the router was its log arguments. Autobahn and Crossbar pass highlighted values to their debug and trace lines --
+The largest avoidable cost of the router was its log arguments. Autobahn and Crossbar pass
+highlighted values to their debug and trace lines --
 ``self.log.trace("...", session=hlval(session_id), func=hltype(self.send))`` -- and Python
 evaluates those arguments before the logger drops the line. Profiled under fan-out
 (docs/topics/performance.md) about a third of the router's CPU went to ``click.style``,

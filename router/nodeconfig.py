@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .settings import AUTHENTICATOR_URI, AUTHORIZER_URI, BACKEND_AUTHID, BROWSER_ROLES, REPO_ROOT, NodeSettings

@@ -38,8 +38,8 @@ def listeners(settings: NodeSettings, *, django: bool = True) -> list[Listener]:
     """Every TCP port the node listens on (and ``make run``'s Django, with ``django``)."""
     found = [
         Listener(settings.bind, settings.port, "node", "the node's pages and WebSocket", "DJWAMP_PORT"),
-        Listener("127.0.0.1", settings.gateway_port, "fallback gateway", "the fallback gateway, behind the node at /rt/",
-                 "DJWAMP_GATEWAY_PORT"),
+        Listener("127.0.0.1", settings.gateway_port, "fallback gateway",
+                 "the fallback gateway, behind the node at /rt/", "DJWAMP_GATEWAY_PORT"),
     ]
     if django:
         found.insert(1, Listener("127.0.0.1", settings.django_port, "Django", "Django, behind the node",

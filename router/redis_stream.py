@@ -206,4 +206,4 @@ def parse_entry(item) -> Entry:
     entry_id, flat = item[0], item[1]
     if flat is None:
         return entry_id, None
-    return entry_id, dict(zip(flat[0::2], flat[1::2]))
+    return entry_id, dict(zip(flat[0::2], flat[1::2], strict=False))  # a field without a value is dropped

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI", "AUTHENTICATOR_URI",

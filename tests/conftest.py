@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from router import nodeconfig
-from router.processes import (BRIDGE_READY_LINE, NODE_READY_LINES, ManagedProcess, free_port, start_crossbar,
-                              start_redis)
+from router.processes import BRIDGE_READY_LINE, NODE_READY_LINES, ManagedProcess, free_port, start_crossbar, start_redis
 from router.settings import NodeSettings
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -66,7 +65,7 @@ class CrossbarNode:
 
     def start(self, *, wait_for_bridge: bool = True) -> CrossbarNode:
         log_path = self.cbdir / f"node-{len(self.starts)}.log"
-        lines = NODE_READY_LINES if wait_for_bridge else [l for l in NODE_READY_LINES if l != BRIDGE_READY_LINE]
+        lines = [line for line in NODE_READY_LINES if wait_for_bridge or line != BRIDGE_READY_LINE]
         self.proc = start_crossbar(self.cbdir, self.env, log_path=log_path, wait_for=lines)
         self.starts.append(self.proc)
         return self

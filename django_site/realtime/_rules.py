@@ -145,7 +145,7 @@ def _covers(rule_match: str, pattern: str, uri: str, match: str) -> bool:
             parts = _components(uri)
             if len(parts) <= len(head):
                 return False
-            return all(h == "" and p != "" or h == p for h, p in zip(head, parts))
+            return all(h == "" and p != "" or h == p for h, p in zip(head, parts, strict=False))
         if not uri.startswith(pattern):
             return False
         if match == "wildcard":
@@ -157,7 +157,7 @@ def _covers(rule_match: str, pattern: str, uri: str, match: str) -> bool:
     rule_parts, parts = _components(pattern), _components(uri)
     if match == "prefix" or len(rule_parts) != len(parts):
         return False
-    return all(r == "" and (p != "" or match == "wildcard") or r == p for r, p in zip(rule_parts, parts))
+    return all(r == "" and (p != "" or match == "wildcard") or r == p for r, p in zip(rule_parts, parts, strict=True))
 
 
 def parse_rules(raw: object) -> RuleSet:

@@ -76,8 +76,10 @@ CLEAN_START = [r"djwamp: ports: \d+ node \(DJWAMP_PORT\), \d+ Django \(DJWAMP_DJ
                r"djwamp: starting Django on 127\.0\.0\.1:\d+ \(behind the node; its log: \S+django\.log\)$",
                r"djwamp: starting the Crossbar node \(\S+config\.json; its log: \S+node\.log\)$",
                r"djwamp: demo login: alice or bob / djwamp-demo$",
-               r"djwamp: admin: http://127\.0\.0\.1:\d+/admin/ \(make a superuser: \S+ django_site/manage\.py createsuperuser\)$",
-               r"djwamp: ready: http://127\.0\.0\.1:\d+/  \(WAMP: ws://127\.0\.0\.1:\d+/ws, realm djwamp\) - Ctrl-C stops everything$"]
+               r"djwamp: admin: http://127\.0\.0\.1:\d+/admin/ "
+               r"\(make a superuser: \S+ django_site/manage\.py createsuperuser\)$",
+               r"djwamp: ready: http://127\.0\.0\.1:\d+/  "
+               r"\(WAMP: ws://127\.0\.0\.1:\d+/ws, realm djwamp\) - Ctrl-C stops everything$"]
 
 
 def test_a_clean_start_prints_its_own_lines_and_nothing_else(dev_stack):
@@ -85,7 +87,7 @@ def test_a_clean_start_prints_its_own_lines_and_nothing_else(dev_stack):
     lines = runner.output().splitlines()
     ready = next(i for i, line in enumerate(lines) if line.startswith("djwamp: ready: "))
     assert len(lines[: ready + 1]) == len(CLEAN_START), lines[: ready + 1]
-    for pattern, line in zip(CLEAN_START, lines):
+    for pattern, line in zip(CLEAN_START, lines[: ready + 1], strict=True):
         assert re.match(pattern, line), line
 
 

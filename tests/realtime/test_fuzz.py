@@ -17,7 +17,8 @@ import os
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from realtime import publish, wire
 

@@ -16,10 +16,16 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.http import Http404
 
-from realtime import CallRequest, errors, procedure
-from realtime import _procedures
-from realtime._procedures import (InvalidArguments, LoginRequired, ProcedureRegistry, acall, call, check_access,
-                                  describe_error)
+from realtime import CallRequest, _procedures, errors, procedure
+from realtime._procedures import (
+    InvalidArguments,
+    LoginRequired,
+    ProcedureRegistry,
+    acall,
+    call,
+    check_access,
+    describe_error,
+)
 from realtime.checks import check_procedures
 
 

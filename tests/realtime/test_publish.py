@@ -11,8 +11,7 @@ import uuid
 import pytest
 from django.utils.translation import gettext_lazy
 
-from realtime import publish
-from realtime import wire
+from realtime import publish, wire
 
 ENTRY_ID = re.compile(r"\d+-\d+")
 
@@ -62,7 +61,7 @@ def test_publish_entries_are_in_call_order(stream):
 
 
 def test_publish_encodes_django_types_as_their_json_forms(stream):
-    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
     ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
     publish(

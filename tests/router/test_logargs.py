@@ -44,9 +44,10 @@ def test_the_installed_hot_modules_use_the_replaced_names_only_as_log_arguments(
 def test_a_deferred_text_formats_exactly_like_the_original():
     from autobahn.util import hltype, hlval
 
-    for fn, args in ((hlval, (12345,)), (hlval, ("x",)), (hltype, (test_a_deferred_text_formats_exactly_like_the_original,))):
+    cases = ((hlval, (12345,)), (hlval, ("x",)), (hltype, (test_a_deferred_text_formats_exactly_like_the_original,)))
+    for fn, args in cases:
         deferred = logargs.Deferred(fn, args, {})
-        assert str(deferred) == repr(deferred) == f"{deferred}" == "{}".format(deferred) == fn(*args)
+        assert str(deferred) == repr(deferred) == f"{deferred}" == f"{deferred}" == fn(*args)
     assert f"{logargs.Deferred(str, (7,), {}):>3}" == "  7"
 
 
@@ -58,7 +59,7 @@ def test_passthrough_formats_like_the_uncoloured_originals():
         for name in logargs.PLAIN:
             fn = getattr(autobahn.util, name)
             for value in (12345, "x", 1.5, None, ("a", 1)):
-                assert "{}".format(logargs.passthrough(value)) == fn(value), (name, value)
+                assert f"{logargs.passthrough(value)}" == fn(value), (name, value)
     finally:
         autobahn.util._HAS_CLICK = saved
 
