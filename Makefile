@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PIP    := $(PY) -m pip
+# setuptools boxes an "Editable installation ... be careful with folders ..." notice on every
+# editable install of a project whose packages are not in one src/ folder; it is not a problem
+PIP    := PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
