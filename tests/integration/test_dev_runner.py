@@ -122,3 +122,15 @@ def test_the_private_redis_dying_stops_the_stack_without_a_traceback(dev_stack):
     # the runner says what exited; the bridge and the ticker, each in a line, what they saw
     assert re.search(r"^djwamp: redis:\S+redis\.sock exited with code -9; stopping$", after_ready, re.M), after_ready
     assert "Traceback" not in after_ready
+
+
+def test_a_second_make_run_on_the_same_ports_stops_before_starting_anything(dev_stack):
+    _runner, env, port = dev_stack
+    second = subprocess.run([sys.executable, "-m", "router", "run"], env=env, cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2
+    assert second.stdout.splitlines() == [second.stdout.strip()]  # one line
+    line = second.stdout.strip()
+    assert line.startswith(f"djwamp: port {port} on 127.0.0.1 (DJWAMP_PORT: the node's pages and WebSocket) "
+                           "is taken by pid ")
+    assert "crossbar" in line and line.endswith("; stop that or set DJWAMP_PORT to a free port")
