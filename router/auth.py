@@ -276,7 +276,7 @@ class SessionAuthenticator(BackendSession):
     async def revoke(self, action: str, authid: str, session: str | None = None) -> int:
         """Called by the bridge for each control entry; returns how many sessions were closed."""
         if authid == BACKEND_AUTHID:
-            raise ApplicationError("wamp.error.invalid_argument", "the node's own sessions cannot be revoked")
+            raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, "the node's own sessions cannot be revoked")
         if action == "kill_user":
             killed = await self.call("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
                                      message="Your account changed; sign in again.")
@@ -289,7 +289,7 @@ class SessionAuthenticator(BackendSession):
                 await self._kill(session_id, errors.CLOSE_LOGGED_OUT, "You have signed out.")
             count = len(targets)
         else:
-            raise ApplicationError("wamp.error.invalid_argument", f"unknown action {action[:20]!r}")
+            raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, f"unknown action {action[:20]!r}")
         self.log.info("revocation {action} for user {authid} closed {count} session(s)", action=action,
                       authid=authid, count=count)
         return count
@@ -299,7 +299,7 @@ class SessionAuthenticator(BackendSession):
         try:
             await self.call("wamp.session.kill", session_id, reason=reason, message=message)
         except ApplicationError as exc:
-            if exc.error != "wamp.error.no_such_session":
+            if exc.error != errors.NO_SUCH_SESSION:
                 raise
 
     def onLeave(self, details) -> None:

@@ -126,7 +126,7 @@ def _check_uri(uri: str, what: str, *, wildcard: bool = False) -> None:
         message.check_or_raise_uri(uri, message=what, strict=False, allow_empty_components=wildcard,
                                    allow_none=False)
     except InvalidUriError:
-        raise Refused(400, "wamp.error.invalid_uri", f"{what} is not a valid WAMP URI") from None
+        raise Refused(400, errors.WAMP_INVALID_URI, f"{what} is not a valid WAMP URI") from None
 
 
 @dataclass
@@ -184,13 +184,13 @@ class Gateway:
             raise Refused(403, errors.NOT_AUTHENTICATED, "missing X-Requested-With: djwamp")
         raw = request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
-            raise Refused(413, "wamp.error.invalid_argument", "request too large")
+            raise Refused(413, errors.WAMP_INVALID_ARGUMENT, "request too large")
         try:
             body = json.loads(raw or b"{}")
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the parser's limit
-            raise Refused(400, "wamp.error.invalid_argument", "body must be JSON") from None
+            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "body must be JSON") from None
         if not isinstance(body, dict):
-            raise Refused(400, "wamp.error.invalid_argument", "body must be a JSON object")
+            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "body must be a JSON object")
         return body
 
     def _session(self, request, sid: object, *, require_origin: bool = True) -> BrowserSession:
@@ -210,7 +210,7 @@ class Gateway:
             self._check_origin(request, self.ticket_origins)
             ticket, binding = body["ticket"], None
             if not isinstance(ticket, str) or not ticket:
-                raise Refused(400, "wamp.error.invalid_argument", "ticket must be a string")
+                raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "ticket must be a string")
         else:
             cookie = self._cookie(request)
             identity = await self.pool.run(django_bridge.session_identity, cookie) if cookie else None
@@ -259,9 +259,9 @@ class Gateway:
         session = self._session(request, body.get("sid"))
         topic, match = body.get("topic"), body.get("match")
         if not isinstance(topic, str) or topic in session.subscriptions:
-            raise Refused(400, "wamp.error.invalid_argument", "topic missing or already subscribed")
+            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "topic missing or already subscribed")
         if match is not None and match not in MATCHES:
-            raise Refused(400, "wamp.error.invalid_argument", "match is one of exact, prefix, wildcard")
+            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "match is one of exact, prefix, wildcard")
         _check_uri(topic, "topic", wildcard=match == "wildcard")
         options = SubscribeOptions(match=match, details_arg="_djwamp_details") if match else \
             SubscribeOptions(details_arg="_djwamp_details")
@@ -285,7 +285,7 @@ class Gateway:
         session = self._session(request, body.get("sid"))
         procedure, args, kwargs = body.get("procedure"), body.get("args", []), body.get("kwargs", {})
         if not isinstance(procedure, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise Refused(400, "wamp.error.invalid_argument", "procedure, args (list), kwargs (object)")
+            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "procedure, args (list), kwargs (object)")
         _check_uri(procedure, "procedure")
         result = await session.wamp.call_as_sent(procedure, args, kwargs)
         if hasattr(result, "results") or hasattr(result, "kwresults"):
@@ -362,7 +362,7 @@ class _Endpoint(resource.Resource):
         if request.method not in (b"GET", b"HEAD", b"POST", b"OPTIONS"):
             # twisted.web would answer 501 (a server error) with an HTML page
             request.setHeader(b"allow", b"GET, POST, OPTIONS")
-            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use GET or POST"))
+            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use GET or POST"))
         return super().render(request)
 
     def render_OPTIONS(self, request):
@@ -376,7 +376,7 @@ class _Endpoint(resource.Resource):
 
     def render_GET(self, request):
         if self.name != "events":
-            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use POST"))
+            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use POST"))
         try:
             return self.gateway.events(request)
         except Refused as refused:
@@ -384,7 +384,7 @@ class _Endpoint(resource.Resource):
 
     def render_POST(self, request):
         if self.name == "events":
-            return self._fail(request, Refused(405, "wamp.error.invalid_argument", "use GET"))
+            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use GET"))
         handler = getattr(self.gateway, self.name)
         request.notifyFinish().addErrback(lambda _: setattr(request, "djwamp_gone", True))
         d = defer.ensureDeferred(handler(request))

@@ -126,11 +126,11 @@ class HistoryComponent(BackendSession):
         try:
             wire.check_topic(topic)
         except (TypeError, ValueError):
-            raise ApplicationError("wamp.error.invalid_argument", "topic must be a topic URI") from None
+            raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, "topic must be a topic URI") from None
         if since is not None and not (isinstance(since, str) and _is_entry_id(since)):
-            raise ApplicationError("wamp.error.invalid_argument", "since must be an event id or null")
+            raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, "since must be an event id or null")
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
-            raise ApplicationError("wamp.error.invalid_argument", f"limit must be 1..{MAX_LIMIT}")
+            raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, f"limit must be 1..{MAX_LIMIT}")
         return topic, since, limit
 
     async def _may_subscribe(self, role: str | None, authid: str | None, topic: str) -> bool:

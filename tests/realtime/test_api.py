@@ -17,15 +17,6 @@ def test_every_name_in_all_is_importable():
         assert namespace[name] is getattr(realtime, name)
 
 
-def test_publish_functions_are_callable():
-    assert callable(realtime.publish)
-    assert callable(realtime.publish_on_commit)
-
-
-def test_realtime_error_is_an_exception():
-    assert issubclass(RealtimeError, Exception)
-
-
 def test_redis_unavailable_is_a_realtime_error_and_a_connection_error():
     assert issubclass(RedisUnavailable, RealtimeError)
     assert issubclass(RedisUnavailable, ConnectionError)
