@@ -15,17 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from realtime.wire import BROWSER_ROLES, URI_RE
+
 __all__ = ["NodeSettings", "SettingsError", "BACKEND_AUTHID", "AUTHORIZER_URI", "AUTHENTICATOR_URI",
            "BROWSER_ROLES", "REPO_ROOT"]
 
 BACKEND_AUTHID = "backend"
 AUTHORIZER_URI = "djwamp.authorize"
 AUTHENTICATOR_URI = "djwamp.authenticate"
-#: the roles djwamp.authenticate hands out to browsers; "backend" is only on the unix socket
-BROWSER_ROLES = ("anonymous", "user", "staff")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_NAME_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
 
 
 class SettingsError(ValueError):
@@ -57,10 +56,10 @@ class NodeSettings:
         port = _port(env, "DJWAMP_PORT", 8080)
         host = env.get("DJWAMP_HOST", "127.0.0.1")
         realm = env.get("DJWAMP_REALM", "djwamp")
-        if not _NAME_RE.fullmatch(realm):
+        if not URI_RE.fullmatch(realm):
             raise SettingsError(f"DJWAMP_REALM={realm!r} is not a valid realm name (e.g. 'djwamp')")
         node_id = env.get("DJWAMP_NODE_ID") or _clean_name(socket.gethostname())
-        if not _NAME_RE.fullmatch(node_id):
+        if not URI_RE.fullmatch(node_id):
             raise SettingsError(f"DJWAMP_NODE_ID={node_id!r}: use letters, digits, '_', '-' and '.'")
         own = tuple(dict.fromkeys(f"http://{h}:{port}" for h in (host, "127.0.0.1", "localhost")))
         origins = _origins(env, "DJWAMP_ALLOWED_ORIGINS") or own

@@ -23,11 +23,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, Permiss
 from django.db import connections
 from django.http import Http404
 
-from . import errors, wire
+from . import _json, errors, wire
 from ._conf import Problem
 from ._exceptions import RealtimeError
 from ._identity import active_user
-from ._publish import _dumps
 
 __all__ = [
     "CallError",
@@ -43,8 +42,7 @@ __all__ = [
     "registry",
 ]
 
-#: the roles djwamp.authenticate gives to signed-in users; any other caller is anonymous
-SIGNED_IN_ROLES = ("user", "staff")
+SIGNED_IN_ROLES = wire.SIGNED_IN_ROLES
 
 Permission = str | Callable[[Any], bool] | None
 
@@ -268,7 +266,7 @@ def bind(procedure: Procedure, request: CallRequest, args: list, kwargs: dict) -
 
 def _json_safe(value: Any) -> Any:
     """``value`` after a JSON round trip with Django's encoder, as ``publish()`` sends events."""
-    return json.loads(_dumps(value))
+    return json.loads(_json.dumps(value))
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import redis
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from . import wire
+from . import _json, wire
 from ._conf import RealtimeSettings, get_settings
 from ._exceptions import RedisUnavailable
-
-_dumps = functools.partial(json.dumps, cls=DjangoJSONEncoder, allow_nan=False,
-                           ensure_ascii=False, separators=(",", ":"))
-
 
 #: keyword arguments publish() takes for itself; an event's kwargs cannot use these names
 OWN_KWARGS = ("on_commit", "users", "exclude_users")
@@ -84,7 +78,7 @@ def _encode(conf: RealtimeSettings, topic: object, args: tuple, kwargs: dict,
             f"({', '.join(conf.TOPIC_PREFIXES)}); add its prefix there if it is intended"
         )
     try:
-        fields = wire.encode_event(topic, args, kwargs, eligible=eligible, exclude=exclude, dumps=_dumps)
+        fields = wire.encode_event(topic, args, kwargs, eligible=eligible, exclude=exclude, dumps=_json.dumps)
         size = sum(len(fields.get(name, "").encode()) for name in ("args", "kwargs"))
     except (TypeError, ValueError) as exc:
         # TypeError or ValueError (a lone surrogate: UnicodeEncodeError) with the topic named

@@ -26,12 +26,11 @@ __all__ = [
 ]
 
 ACTIONS = ("subscribe", "publish", "call", "register")
-BROWSER_ROLES = ("anonymous", "user", "staff")
+BROWSER_ROLES = wire.BROWSER_ROLES
 MATCH_TYPES = ("exact", "prefix", "wildcard")
 USER_PLACEHOLDER = "{user}"
-#: Never reachable by a browser role, whatever a rule says: the router's meta API carries
-#: other users' transport details, and djwamp.* is our own control plane.
-FORBIDDEN_PREFIXES = ("wamp.", "crossbar.", "djwamp.")
+#: Never reachable by a browser role, whatever a rule says (wire.RESERVED_PREFIXES says why)
+FORBIDDEN_PREFIXES = wire.RESERVED_PREFIXES
 
 DEFAULT_RULES: tuple[dict, ...] = (
     {"uri": "public.", "allow": ["subscribe"]},

@@ -40,6 +40,9 @@ __all__ = [
     "VERSION",
     "FIELDS",
     "RESERVED_PREFIXES",
+    "BROWSER_ROLES",
+    "SIGNED_IN_ROLES",
+    "URI_RE",
     "MAX_TOPIC_LENGTH",
     "RESERVED_KWARGS",
     "CONTROL_ACTIONS",
@@ -60,16 +63,22 @@ CONTROL_FIELDS = frozenset({"v", "control", "authid", "session"})
 FIELDS = EVENT_FIELDS | CONTROL_FIELDS
 CONTROL_ACTIONS = frozenset({"kill_user", "kill_session"})
 
-#: URI prefixes that belong to the router and to djwamp itself; nobody publishes there.
+#: URI prefixes that belong to the router and to djwamp itself; nobody publishes there, and no
+#: rule reaches them for a browser (the router's meta API carries other users' transport
+#: details; djwamp.* is djwamp's own control plane).
 RESERVED_PREFIXES = ("wamp.", "crossbar.", "djwamp.")
+#: the roles djwamp.authenticate hands out to browsers ("backend" is only on the node's socket)
+BROWSER_ROLES = ("anonymous", "user", "staff")
+#: the browser roles of a signed-in user; any other caller is anonymous
+SIGNED_IN_ROLES = ("user", "staff")
 MAX_TOPIC_LENGTH = 255
 #: Keyword-argument names no event may carry: autobahn's Python ``publish(topic, *args,
 #: options=..., **kwargs)`` takes these for itself, so the bridge could not deliver them.
 RESERVED_KWARGS = frozenset({"options", "topic"})
 
-# A subset of WAMP's "loose" URIs that every router accepts: dot-separated, non-empty
-# components of letters, digits, "_" and "-".
-_TOPIC_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
+#: A subset of WAMP's "loose" URIs that every router accepts: dot-separated, non-empty
+#: components of letters, digits, "_" and "-" (topics, procedures, realms, node ids).
+URI_RE = re.compile(r"[0-9A-Za-z_\-]+(?:\.[0-9A-Za-z_\-]+)*")
 _ENTRY_ID_RE = re.compile(r"(\d+)-(\d+)")
 
 
@@ -121,7 +130,7 @@ def encode_control(action: str, authid: str, session: str | None = None) -> dict
 
 def is_valid_uri(value: object) -> bool:
     """True for a URI made of the characters djwamp allows (no reserved-prefix rule)."""
-    return isinstance(value, str) and len(value) <= MAX_TOPIC_LENGTH and _TOPIC_RE.fullmatch(value) is not None
+    return isinstance(value, str) and len(value) <= MAX_TOPIC_LENGTH and URI_RE.fullmatch(value) is not None
 
 
 def check_topic(topic: object) -> str:
@@ -133,7 +142,7 @@ def check_topic(topic: object) -> str:
         raise TypeError(f"a topic must be a str, not {type(topic).__name__}")
     if len(topic) > MAX_TOPIC_LENGTH:
         raise ValueError(f"topic is {len(topic)} characters long; the limit is {MAX_TOPIC_LENGTH}")
-    if not _TOPIC_RE.fullmatch(topic):
+    if not URI_RE.fullmatch(topic):
         raise ValueError(
             f"invalid topic {topic!r}: use dot-separated, non-empty parts of letters, digits, "
             "'_' and '-' (for example 'public.scores' or 'user.42.inbox')"

@@ -300,3 +300,22 @@ def test_encode_control_validates_its_arguments():
         wire.encode_control("kill_user", "1", "extra")
     with pytest.raises(ValueError):
         wire.encode_control("shutdown", "1")
+
+
+def test_shared_constants_have_one_home():
+    # roles, reserved prefixes and the URI pattern are defined in realtime.wire only
+    from pathlib import Path
+
+    from realtime import _procedures, _rules
+    from router import settings as node_settings
+
+    assert node_settings.BROWSER_ROLES is _rules.BROWSER_ROLES is wire.BROWSER_ROLES
+    assert _rules.FORBIDDEN_PREFIXES is wire.RESERVED_PREFIXES
+    assert _procedures.SIGNED_IN_ROLES is wire.SIGNED_IN_ROLES
+    assert set(wire.SIGNED_IN_ROLES) < set(wire.BROWSER_ROLES)
+    root = Path(__file__).resolve().parents[2]
+    literals = ('"anonymous", "user", "staff"', '"wamp.", "crossbar.", "djwamp."', r'[0-9A-Za-z_\-]+(?:\.')
+    for path in [*(root / "router").glob("*.py"), *(root / "django_site" / "realtime").rglob("*.py")]:
+        if path.name != "wire.py":
+            text = path.read_text()
+            assert not [literal for literal in literals if literal in text], path
