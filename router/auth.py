@@ -35,17 +35,17 @@ from twisted.logger import Logger
 
 from realtime import errors
 
-from . import django_bridge
+from . import django_access
 from .backend import BackendSession, freeze_heap, ready_topic
 from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
-__all__ = ["REVOKE_URI", "SessionAuthenticator", "origin_allowed"]
+__all__ = ["REVOKE_URI", "AuthenticatorComponent", "origin_allowed"]
 
 REVOKE_URI = "djwamp.control.revoke"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class Refused(Exception):
+class AuthenticationRefused(Exception):
     """Authentication refused; the message is for the log only."""
 
 
@@ -117,7 +117,7 @@ class NodeReadiness:
         return result
 
 
-class SessionAuthenticator(BackendSession):
+class AuthenticatorComponent(BackendSession):
     log = Logger()
     # without the authenticator nobody gets in: a failed start stops the node
     component_name = "authenticator"
@@ -128,9 +128,9 @@ class SessionAuthenticator(BackendSession):
         from twisted.internet import reactor
 
         self._reactor = reactor
-        self.conf = await threads.deferToThread(django_bridge.realtime_settings)
-        self.cookie_name = await threads.deferToThread(django_bridge.session_cookie_name)
-        self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-auth")
+        self.conf = await threads.deferToThread(django_access.realtime_settings)
+        self.cookie_name = await threads.deferToThread(django_access.session_cookie_name)
+        self.pool = django_access.DjangoThreadPool(size=10, name="djwamp-auth")
         self.admitted: dict[int, Admission] = {}
         # subscribed before the backend socket opens: no announcement can come earlier
         self.readiness = NodeReadiness((self.config.extra or {}).get("awaits", ()), reactor)
@@ -170,7 +170,7 @@ class SessionAuthenticator(BackendSession):
                 raise ApplicationError(errors.UNAVAILABLE, "the node is starting, try again") from None
         try:
             identity = await self._identify(method, details, headers)
-        except Refused as exc:
+        except AuthenticationRefused as exc:
             self.log.info("refused {method} session from {peer}: {reason}", method=method,
                           peer=transport.get("peer"), reason=str(exc))
             raise ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed") from None
@@ -188,20 +188,20 @@ class SessionAuthenticator(BackendSession):
     async def _identify(self, method: str | None, details: dict, headers: dict):
         origin = headers.get("origin")
         if origin is not None and not origin_allowed(origin, self._node_settings.allowed_origins):
-            raise Refused(f"origin {origin[:100]!r} is not allowed")
+            raise AuthenticationRefused(f"origin {origin[:100]!r} is not allowed")
         if method == "ticket":
-            identity, reason = await self.pool.run(django_bridge.ticket_identity, details.get("ticket"))
+            identity, reason = await self.pool.run(django_access.ticket_identity, details.get("ticket"))
             if identity is None:
-                raise Refused(f"ticket {reason}")
+                raise AuthenticationRefused(f"ticket {reason}")
             return identity
         if method != "anonymous":
-            raise Refused(f"authmethod {str(method)[:20]!r} is not offered")
+            raise AuthenticationRefused(f"authmethod {str(method)[:20]!r} is not offered")
         identity = await self._from_cookie(origin, headers.get("cookie"))
         if identity is not None:
             return identity
         if not self.conf.ALLOW_ANONYMOUS:
-            raise Refused("no valid Django session, and anonymous access is disabled")
-        return django_bridge.anonymous_identity()
+            raise AuthenticationRefused("no valid Django session, and anonymous access is disabled")
+        return django_access.anonymous_identity()
 
     async def _from_cookie(self, origin: str | None, cookie_header: str | None):
         if not cookie_header:
@@ -214,10 +214,10 @@ class SessionAuthenticator(BackendSession):
         if not origin_allowed(origin, self._node_settings.cookie_origins):
             self.log.info("ignored a session cookie from origin {origin}", origin=origin[:100])
             return None
-        session_key = django_bridge.session_key_from_cookie_header(cookie_header, self.cookie_name)
+        session_key = django_access.session_key_from_cookie_header(cookie_header, self.cookie_name)
         if not session_key:
             return None
-        return await self.pool.run(django_bridge.session_identity, session_key)
+        return await self.pool.run(django_access.session_identity, session_key)
 
     # -- keeping admitted sessions honest --------------------------------------------------
 
@@ -258,7 +258,7 @@ class SessionAuthenticator(BackendSession):
         admission = self.admitted.get(session_id)
         if admission is None:
             return
-        identity = await self.pool.run(django_bridge.session_identity, admission.session_key)
+        identity = await self.pool.run(django_access.session_identity, admission.session_key)
         if identity is None or identity.authid != admission.authid:
             await self._kill(session_id, errors.CLOSE_SESSION_ENDED, "Your session has ended.")
         elif identity.role != admission.role:

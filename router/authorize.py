@@ -15,7 +15,7 @@ from __future__ import annotations
 from twisted.internet import threads
 from twisted.logger import Logger
 
-from . import django_bridge
+from . import django_access
 from .backend import BackendSession
 from .history import HISTORY_URI
 from .settings import AUTHORIZER_URI
@@ -31,12 +31,12 @@ class AuthorizerComponent(BackendSession):
     component_name = "authorizer"
 
     async def start(self) -> None:
-        conf = await threads.deferToThread(django_bridge.realtime_settings)
+        conf = await threads.deferToThread(django_access.realtime_settings)
         self.rules = conf.rules
         # djwamp.history is answered like a procedure: any browser may call it, none register it;
         # the history component itself checks the caller may subscribe to the topic asked for
-        self.procedures = frozenset(await threads.deferToThread(django_bridge.procedure_names)) | {HISTORY_URI}
-        self.pool = django_bridge.DjangoThreadPool(size=10, name="djwamp-authorize")
+        self.procedures = frozenset(await threads.deferToThread(django_access.procedure_names)) | {HISTORY_URI}
+        self.pool = django_access.DjangoThreadPool(size=10, name="djwamp-authorize")
         await self.register(self.authorize, AUTHORIZER_URI)
         self.log.info("djwamp authorizer ready on {uri} ({count} rules, {procedures} procedures)",
                       uri=AUTHORIZER_URI, count=len(self.rules.rules), procedures=len(self.procedures))
@@ -50,7 +50,7 @@ class AuthorizerComponent(BackendSession):
         allowed = verdict.allow
         if not allowed and verdict.pending:
             try:
-                allowed = await self.pool.run(django_bridge.user_passes, authid, verdict.pending, uri, action)
+                allowed = await self.pool.run(django_access.user_passes, authid, verdict.pending, uri, action)
             except Exception:
                 self.log.failure("authorization check failed; denying {action} on {uri}", action=action, uri=uri)
                 allowed = False

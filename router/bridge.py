@@ -33,11 +33,11 @@ from realtime import errors, wire
 from .auth import REVOKE_URI
 from .backend import BackendSession
 from .history import HistoryWriter
-from .redis_stream import Entry, NoGroup, RedisConnection, RedisStream, RedisUnavailable
+from .redis_stream import Entry, NoGroup, RedisConnection, RedisDisconnected, RedisStream
 
 __all__ = ["Backoff", "BridgeStats", "StreamBridge", "BridgeComponent"]
 
-_REDIS_DOWN = (RedisUnavailable, txredisapi.ConnectionError, ConnectionError)
+_REDIS_DOWN = (RedisDisconnected, txredisapi.ConnectionError, ConnectionError)
 
 
 class Backoff:
@@ -285,9 +285,9 @@ class BridgeComponent(BackendSession):
     async def start(self) -> None:
         from twisted.internet import reactor
 
-        from . import django_bridge
+        from . import django_access
 
-        conf = await threads.deferToThread(django_bridge.realtime_settings)
+        conf = await threads.deferToThread(django_access.realtime_settings)
         if conf.REALM != self.config.realm:
             raise ValueError(f"Django's REALTIME['REALM'] is {conf.REALM!r} but the node serves "
                              f"{self.config.realm!r}; set both from DJWAMP_REALM")

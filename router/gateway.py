@@ -44,7 +44,7 @@ from twisted.web import resource, server
 
 from realtime import errors
 
-from . import django_bridge
+from . import django_access
 from .auth import origin_allowed
 from .backend import BackendSession
 
@@ -57,7 +57,9 @@ MAX_BODY = 64 * 1024
 MATCHES = ("exact", "prefix", "wildcard")
 
 
-class Refused(Exception):
+class RequestRefused(Exception):
+    """A gateway request refused: the HTTP status, the error URI and the message of its JSON body."""
+
     def __init__(self, status: int, error: str, message: str):
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
@@ -126,7 +128,7 @@ def _check_uri(uri: str, what: str, *, wildcard: bool = False) -> None:
         message.check_or_raise_uri(uri, message=what, strict=False, allow_empty_components=wildcard,
                                    allow_none=False)
     except InvalidUriError:
-        raise Refused(400, errors.WAMP_INVALID_URI, f"{what} is not a valid WAMP URI") from None
+        raise RequestRefused(400, errors.WAMP_INVALID_URI, f"{what} is not a valid WAMP URI") from None
 
 
 @dataclass
@@ -168,7 +170,7 @@ class Gateway:
         # EventSource: there, a missing Origin is fine (the sid is a secret bound to the cookie)
         origin = request.getHeader("origin")
         if (origin is None and require_origin) or (origin is not None and not origin_allowed(origin, origins)):
-            raise Refused(403, errors.NOT_AUTHENTICATED, "origin not allowed")
+            raise RequestRefused(403, errors.NOT_AUTHENTICATED, "origin not allowed")
 
     def _cookie(self, request, *, require_origin: bool = True) -> str:
         self._check_origin(request, self.origins, require_origin=require_origin)
@@ -181,16 +183,16 @@ class Gateway:
 
     def _body(self, request) -> dict:
         if request.getHeader("x-requested-with") != "djwamp":
-            raise Refused(403, errors.NOT_AUTHENTICATED, "missing X-Requested-With: djwamp")
+            raise RequestRefused(403, errors.NOT_AUTHENTICATED, "missing X-Requested-With: djwamp")
         raw = request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
-            raise Refused(413, errors.WAMP_INVALID_ARGUMENT, "request too large")
+            raise RequestRefused(413, errors.WAMP_INVALID_ARGUMENT, "request too large")
         try:
             body = json.loads(raw or b"{}")
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the parser's limit
-            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "body must be JSON") from None
+            raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "body must be JSON") from None
         if not isinstance(body, dict):
-            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "body must be a JSON object")
+            raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "body must be a JSON object")
         return body
 
     def _session(self, request, sid: object, *, require_origin: bool = True) -> BrowserSession:
@@ -200,7 +202,7 @@ class Gateway:
             return session
         cookie = self._cookie(request, require_origin=require_origin)
         if session is None or not secrets.compare_digest(session.cookie_fingerprint, _fingerprint(cookie)):
-            raise Refused(404, errors.NOT_AUTHENTICATED, "no such session")
+            raise RequestRefused(404, errors.NOT_AUTHENTICATED, "no such session")
         return session
 
     async def open(self, request) -> dict:
@@ -210,15 +212,15 @@ class Gateway:
             self._check_origin(request, self.ticket_origins)
             ticket, binding = body["ticket"], None
             if not isinstance(ticket, str) or not ticket:
-                raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "ticket must be a string")
+                raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "ticket must be a string")
         else:
             cookie = self._cookie(request)
-            identity = await self.pool.run(django_bridge.session_identity, cookie) if cookie else None
+            identity = await self.pool.run(django_access.session_identity, cookie) if cookie else None
             if identity is None and not self.allow_anonymous:
-                raise Refused(403, errors.NOT_AUTHENTICATED, "sign in first")
+                raise RequestRefused(403, errors.NOT_AUTHENTICATED, "sign in first")
             ticket, binding = None, _fingerprint(cookie)
             if identity is not None:
-                ticket = await self.pool.run(django_bridge.mint_ticket, identity.session_key, identity.authid)
+                ticket = await self.pool.run(django_access.mint_ticket, identity.session_key, identity.authid)
         wamp = _UserSession(ComponentConfig(realm=self.realm), ticket)
         parts = urlsplit(self.ws_url)
         factory = WampWebSocketClientFactory(lambda: wamp, url=self.ws_url)
@@ -226,9 +228,9 @@ class Gateway:
             await TCP4ClientEndpoint(self.reactor, parts.hostname, parts.port, timeout=10).connect(factory)
             details = await wamp.joined.addTimeout(10, self.reactor)
         except ApplicationError as exc:
-            raise Refused(403, exc.error, "the router refused the session") from None
+            raise RequestRefused(403, exc.error, "the router refused the session") from None
         except Exception:
-            raise Refused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
+            raise RequestRefused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
         sid = secrets.token_urlsafe(24)
         session = BrowserSession(sid, binding, wamp)
         self.sessions[sid] = session
@@ -259,9 +261,9 @@ class Gateway:
         session = self._session(request, body.get("sid"))
         topic, match = body.get("topic"), body.get("match")
         if not isinstance(topic, str) or topic in session.subscriptions:
-            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "topic missing or already subscribed")
+            raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "topic missing or already subscribed")
         if match is not None and match not in MATCHES:
-            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "match is one of exact, prefix, wildcard")
+            raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "match is one of exact, prefix, wildcard")
         _check_uri(topic, "topic", wildcard=match == "wildcard")
         options = SubscribeOptions(match=match, details_arg="_djwamp_details") if match else \
             SubscribeOptions(details_arg="_djwamp_details")
@@ -285,7 +287,7 @@ class Gateway:
         session = self._session(request, body.get("sid"))
         procedure, args, kwargs = body.get("procedure"), body.get("args", []), body.get("kwargs", {})
         if not isinstance(procedure, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise Refused(400, errors.WAMP_INVALID_ARGUMENT, "procedure, args (list), kwargs (object)")
+            raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "procedure, args (list), kwargs (object)")
         _check_uri(procedure, "procedure")
         result = await session.wamp.call_as_sent(procedure, args, kwargs)
         if hasattr(result, "results") or hasattr(result, "kwresults"):
@@ -362,12 +364,12 @@ class _Endpoint(resource.Resource):
         if request.method not in (b"GET", b"HEAD", b"POST", b"OPTIONS"):
             # twisted.web would answer 501 (a server error) with an HTML page
             request.setHeader(b"allow", b"GET, POST, OPTIONS")
-            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use GET or POST"))
+            return self._fail(request, RequestRefused(405, errors.WAMP_INVALID_ARGUMENT, "use GET or POST"))
         return super().render(request)
 
     def render_OPTIONS(self, request):
         if self.gateway.cors_origin(request) is None:
-            return self._fail(request, Refused(403, errors.NOT_AUTHENTICATED, "origin not allowed"))
+            return self._fail(request, RequestRefused(403, errors.NOT_AUTHENTICATED, "origin not allowed"))
         request.setResponseCode(204)
         request.setHeader(b"access-control-allow-methods", b"GET, POST")
         request.setHeader(b"access-control-allow-headers", b"Content-Type, X-Requested-With")
@@ -376,15 +378,15 @@ class _Endpoint(resource.Resource):
 
     def render_GET(self, request):
         if self.name != "events":
-            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use POST"))
+            return self._fail(request, RequestRefused(405, errors.WAMP_INVALID_ARGUMENT, "use POST"))
         try:
             return self.gateway.events(request)
-        except Refused as refused:
+        except RequestRefused as refused:
             return self._fail(request, refused)
 
     def render_POST(self, request):
         if self.name == "events":
-            return self._fail(request, Refused(405, errors.WAMP_INVALID_ARGUMENT, "use GET"))
+            return self._fail(request, RequestRefused(405, errors.WAMP_INVALID_ARGUMENT, "use GET"))
         handler = getattr(self.gateway, self.name)
         request.notifyFinish().addErrback(lambda _: setattr(request, "djwamp_gone", True))
         d = defer.ensureDeferred(handler(request))
@@ -392,7 +394,7 @@ class _Endpoint(resource.Resource):
         return server.NOT_DONE_YET
 
     def _failure(self, request, failure) -> None:
-        if failure.check(Refused):
+        if failure.check(RequestRefused):
             refused = failure.value
             return self._reply(request, refused.status, {"error": refused.error, "message": refused.message})
         if failure.check(ApplicationError):
@@ -401,7 +403,7 @@ class _Endpoint(resource.Resource):
         self.gateway.log.failure("gateway request failed", failure=failure)
         return self._reply(request, 500, {"error": errors.UNAVAILABLE, "message": "try again"})
 
-    def _fail(self, request, refused: Refused) -> bytes:
+    def _fail(self, request, refused: RequestRefused) -> bytes:
         request.setResponseCode(refused.status)
         request.setHeader(b"content-type", b"application/json")
         return json.dumps({"error": refused.error, "message": refused.message}).encode()
@@ -426,13 +428,13 @@ class GatewayComponent(BackendSession):
     async def start(self) -> None:
         from twisted.internet import reactor
 
-        conf = await threads.deferToThread(django_bridge.realtime_settings)
+        conf = await threads.deferToThread(django_access.realtime_settings)
         node = self._node_settings
         self.gateway = Gateway(
             reactor=reactor, ws_url=f"ws://127.0.0.1:{node.port}/ws", realm=self.config.realm,
             origins=node.cookie_origins, ticket_origins=node.allowed_origins,
-            cookie_name=await threads.deferToThread(django_bridge.session_cookie_name),
-            allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_bridge.DjangoThreadPool(size=4, name="djwamp-gateway"),
+            cookie_name=await threads.deferToThread(django_access.session_cookie_name),
+            allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_access.DjangoThreadPool(size=4, name="djwamp-gateway"),
             log=self.log)
         root = resource.Resource()
         for name in ("open", "events", "subscribe", "unsubscribe", "call"):

@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from realtime import errors, wire
 
-from . import django_bridge
+from . import django_access
 from .backend import BackendSession
 from .redis_stream import RedisConnection, parse_entry
 
@@ -84,11 +84,11 @@ class HistoryComponent(BackendSession):
     async def start(self) -> None:
         from twisted.internet import reactor
 
-        self.conf = await threads.deferToThread(django_bridge.realtime_settings)
+        self.conf = await threads.deferToThread(django_access.realtime_settings)
         self.policy = self.conf.history
         self.redis = RedisConnection(self.conf.REDIS_URL, reactor, display=self.conf.redis_display,
                                      reply_timeout=self.conf.REDIS_TIMEOUT)
-        self.pool = django_bridge.DjangoThreadPool(size=4, name="djwamp-history")
+        self.pool = django_access.DjangoThreadPool(size=4, name="djwamp-history")
         # details under a name no caller's keyword argument can take over
         await self.register(self.history, HISTORY_URI,
                             options=RegisterOptions(details_arg="_djwamp_call_details", invoke="roundrobin"))
@@ -138,7 +138,7 @@ class HistoryComponent(BackendSession):
         if verdict.allow:
             return True
         if verdict.pending:
-            return await self.pool.run(django_bridge.user_passes, authid, verdict.pending, topic, "subscribe")
+            return await self.pool.run(django_access.user_passes, authid, verdict.pending, topic, "subscribe")
         return False
 
     async def _nothing_trimmed_after(self, key: str, since: str) -> bool:

@@ -26,7 +26,7 @@ BACKEND_SOCKET = "backend.sock"
 #: a router worker's components before its transports, so the WebSocket port opens only once
 #: both answer; their calls are function calls, not messages over a socket.
 ROUTER_COMPONENTS = (
-    ("authenticator", "router.auth.SessionAuthenticator"),
+    ("authenticator", "router.auth.AuthenticatorComponent"),
     ("authorizer", "router.authorize.AuthorizerComponent"),
 )
 #: In a container worker, over the backend socket: what runs Django code for a while or

@@ -22,7 +22,7 @@ __all__ = [
     "NoGroup",
     "RedisConnection",
     "RedisStream",
-    "RedisUnavailable",
+    "RedisDisconnected",
     "parse_entries",
     "parse_entry",
     "parse_autoclaim",
@@ -32,7 +32,7 @@ __all__ = [
 Entry = tuple[str, "dict[str, str] | None"]
 
 
-class RedisUnavailable(ConnectionError):
+class RedisDisconnected(ConnectionError):
     """No connection to Redis right now (txredisapi keeps reconnecting in the background)."""
 
 
@@ -43,7 +43,7 @@ class NoGroup(Exception):
 class RedisConnection:
     """One reconnecting connection to the server a ``redis://``/``rediss://``/``unix://`` URL names.
 
-    Commands fail at once with ``RedisUnavailable`` while disconnected, instead of queueing
+    Commands fail at once with ``RedisDisconnected`` while disconnected, instead of queueing
     until Redis comes back: the caller decides how to back off.
     """
 
@@ -110,7 +110,7 @@ class RedisConnection:
         for conn in self._factory.pool:
             if conn.connected:
                 return conn.execute_command(*args)
-        return defer.fail(RedisUnavailable(f"not connected to Redis at {self.display}"))
+        return defer.fail(RedisDisconnected(f"not connected to Redis at {self.display}"))
 
     def close(self) -> defer.Deferred:
         return self._factory.disconnect()

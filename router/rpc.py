@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 
 from realtime import errors
 
-from . import django_bridge
+from . import django_access
 from .backend import BackendSession
 
 __all__ = ["Work", "EventLoopThread", "ProcedureRunner", "ProcedureComponent", "DETAILS_ARG"]
@@ -113,7 +113,7 @@ class ProcedureRunner:
     limit: int
     default_timeout: float
     #: what a call raised -> realtime._procedures.CallError
-    describe_error: Callable[[BaseException], Any] = django_bridge.procedure_error
+    describe_error: Callable[[BaseException], Any] = django_access.procedure_error
     log: Logger = field(default_factory=Logger)
 
     def __post_init__(self) -> None:
@@ -187,9 +187,9 @@ class ProcedureComponent(BackendSession):
     async def start(self) -> None:
         from twisted.internet import reactor
 
-        conf = await threads.deferToThread(django_bridge.realtime_settings)
-        procedures = list(await threads.deferToThread(django_bridge.procedure_registry))
-        self.pool = django_bridge.DjangoThreadPool(size=conf.RPC_WORKERS, name="djwamp-rpc")
+        conf = await threads.deferToThread(django_access.realtime_settings)
+        procedures = list(await threads.deferToThread(django_access.procedure_registry))
+        self.pool = django_access.DjangoThreadPool(size=conf.RPC_WORKERS, name="djwamp-rpc")
         self.event_loop = EventLoopThread(reactor) if any(p.is_async for p in procedures) else None
         self.runner = ProcedureRunner(self._start_call, clock=reactor, limit=conf.RPC_WORKERS + conf.RPC_QUEUE,
                                       default_timeout=conf.RPC_TIMEOUT, log=self.log)
@@ -211,8 +211,8 @@ class ProcedureComponent(BackendSession):
 
     def _start_call(self, procedure, args: list, kwargs: dict, caller: dict) -> Work:
         if procedure.is_async:
-            return self.event_loop.submit(django_bridge.call_procedure_async(procedure, args, kwargs, **caller))
-        return Work(self.pool.run(django_bridge.call_procedure, procedure, args, kwargs, **caller))
+            return self.event_loop.submit(django_access.call_procedure_async(procedure, args, kwargs, **caller))
+        return Work(self.pool.run(django_access.call_procedure, procedure, args, kwargs, **caller))
 
     def onUserError(self, fail, msg) -> None:
         # Our answers are ApplicationErrors already logged (or not worth it) by the runner;

@@ -3,7 +3,7 @@
 The Crossbar config (router/nodeconfig.py), the components and the dev runner all read
 these through ``NodeSettings.from_env()``, never ``os.environ`` directly. Django-side
 settings (Redis URL, stream, limits) live in Django's ``REALTIME`` and reach the router
-through router/django_bridge.py.
+through router/django_access.py.
 """
 
 from __future__ import annotations

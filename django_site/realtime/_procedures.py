@@ -1,7 +1,7 @@
 """@procedure: Python functions that browsers call over WAMP, run as the caller's Django user.
 
 Apps declare procedures in a ``procedures`` module, which ``RealtimeConfig.ready()``
-autodiscovers. The router's rpc component (through router/django_bridge.py) registers every
+autodiscovers. The router's rpc component (through router/django_access.py) registers every
 name and runs each call with ``call`` (a sync procedure, in its thread pool) or ``acall`` (an
 ``async def``, on its event loop); both load the caller's user, enforce ``login_required`` and
 ``permission``, bind the arguments, and return a JSON-safe result. ``describe_error`` turns
@@ -211,7 +211,7 @@ def _where(func: object) -> str:
 def call(procedure: Procedure, args: list, kwargs: dict, *, session_id: int | None = None,
          authid: str | None = None, authrole: str | None = None) -> Any:
     """Run a sync procedure for one call, in a worker thread whose DB connections the caller
-    freshens (router/django_bridge.py's pool does). Returns the JSON-safe result."""
+    freshens (router/django_access.py's pool does). Returns the JSON-safe result."""
     bound = _prepare(procedure, args, kwargs, session_id, authid, authrole)
     return _json_safe(procedure.func(*bound.args, **bound.kwargs))
 

@@ -4,7 +4,7 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 
-from router.auth import SessionAuthenticator, origin_allowed
+from router.auth import AuthenticatorComponent, origin_allowed
 from router.settings import NodeSettings, SettingsError
 
 OWN = ("http://127.0.0.1:8080", "http://localhost:8080", "https://shop.example:443", "https://any.example:*")
@@ -31,7 +31,7 @@ def test_origin_hosts_must_be_literal():
 
 @pytest_twisted.ensureDeferred
 async def test_the_components_own_authid_can_never_be_revoked():
-    authenticator = SessionAuthenticator.__new__(SessionAuthenticator)
+    authenticator = AuthenticatorComponent.__new__(AuthenticatorComponent)
     authenticator.admitted = {}
     with pytest.raises(ApplicationError, match="invalid_argument"):
         await authenticator.revoke("kill_user", "backend")
