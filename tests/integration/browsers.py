@@ -7,29 +7,12 @@ The node's Django reads the same test database as this process, so a session cre
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.test import Client
 
+from tests.users import USED_SECRETS, login, make_user
 from tests.wamp import connect_ws
 
-#: every cookie and ticket value the tests used; none may appear in a node's log
-USED_SECRETS: list[str] = []
-
-
-def make_user(username: str | None = None, *, staff: bool = False, active: bool = True):
-    return get_user_model().objects.create_user(username or f"u{uuid.uuid4().hex[:10]}", password="pw-Secret-123",
-                                                is_staff=staff, is_active=active)
-
-
-def login(user) -> tuple[Client, str]:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    USED_SECRETS.append(cookie)
-    return client, cookie
+__all__ = ["USED_SECRETS", "connect", "login", "make_user", "own_origin"]
 
 
 def own_origin(node) -> str:

@@ -417,18 +417,35 @@ async def test_requests_the_node_proxies_never_put_their_cookies_in_its_log(cros
                 pass  # no Django behind the test node: a 502 still went through the proxy
 
     await threads.deferToThread(browse)
-    # a marker the router worker logs after those requests: everything before it is in the log
-    seen = len(crossbar_node.proc.lines)
-    assert await refused(connect(crossbar_node, ticket="not-a-ticket", authmethods=["ticket"])) \
-        == errors.NOT_AUTHENTICATED
-    await threads.deferToThread(crossbar_node.proc.wait_for, "refused ticket session", 30, start=seen)
+    await _logged_so_far(crossbar_node)
     assert cookie not in crossbar_node.proc.output()
 
 
-# -- last: nothing secret in any log ----------------------------------------------------------
+async def _logged_so_far(node) -> None:
+    """Return once the node's log holds everything it was sent before: a refusal the router
+    worker logs, after whatever came before it."""
+    seen = len(node.proc.lines)
+    assert await refused(connect(node, ticket="not-a-ticket", authmethods=["ticket"])) == errors.NOT_AUTHENTICATED
+    await threads.deferToThread(node.proc.wait_for, "refused ticket session", 30, start=seen)
 
-def test_no_cookie_or_ticket_appears_in_any_node_log(crossbar_node, members_only_node):
-    assert len(USED_SECRETS) > 10, "the tests above should have used cookies and tickets"
+
+@pytest_twisted.ensureDeferred
+async def test_no_cookie_or_ticket_appears_in_any_node_log(crossbar_node, members_only_node, realtime_redis):
+    # its own cookie, ticket and forged cookie, refused and accepted, on both nodes; and every
+    # secret that tests run before it used (in any order, there may be none)
+    client, cookie = login(make_user())
+    ticket = get_ticket(client)
+    forged = uuid.uuid4().hex
+    USED_SECRETS.append(forged)
+    for node in (crossbar_node, members_only_node):
+        (await connect(node, cookie=cookie)).leave()
+    anonymous = await connect(crossbar_node, cookie=forged)  # a cookie of no session: anonymous
+    assert anonymous.details.authrole == "anonymous"
+    anonymous.leave()
+    assert await refused(connect(members_only_node, cookie=forged)) == errors.NOT_AUTHENTICATED
+    (await connect(crossbar_node, authmethods=["ticket"], ticket=ticket)).leave()
+    for node in (crossbar_node, members_only_node):
+        await _logged_so_far(node)
     logs = crossbar_node.proc.output() + members_only_node.proc.output()
     leaked = [secret[:8] + "..." for secret in USED_SECRETS if secret in logs]
     assert not leaked, f"secrets in the node logs: {leaked}"

@@ -12,16 +12,17 @@ from importlib import import_module
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.core.cache import caches
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from realtime._identity import Identity, fingerprint, identity_from_session_key
+from tests.users import login, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -46,18 +47,6 @@ def engine(request, settings):
     return request.param
 
 
-def make_user(username="alice", **extra):
-    extra.setdefault("first_name", "Alice")
-    extra.setdefault("last_name", "Liddell")
-    return get_user_model().objects.create_user(username, password=f"pw-{username}-1", **extra)
-
-
-def login(user) -> tuple[Client, str]:
-    client = Client()
-    client.force_login(user)
-    return client, client.cookies[django_settings.SESSION_COOKIE_NAME].value
-
-
 def stored_session(engine: str, key: str):
     """What the session store holds for ``key`` (database row and cache entry)."""
     row = cached = None
@@ -78,7 +67,7 @@ def assert_no_writes(queries):
 
 @pytest.mark.parametrize("engine", ALL_ENGINES, indirect=True)
 def test_a_logged_in_user_is_role_user_with_their_pk_as_authid(engine):
-    user = make_user()
+    user = make_user("alice")
     _client, key = login(user)
 
     identity = identity_from_session_key(key)
@@ -108,7 +97,7 @@ def test_authextra_holds_no_password_hash_and_no_session_key(engine):
 
 
 def test_a_staff_user_is_role_staff():
-    user = make_user("bob", is_staff=True)
+    user = make_user("bob", staff=True)
     _client, key = login(user)
 
     identity = identity_from_session_key(key)

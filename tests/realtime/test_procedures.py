@@ -27,6 +27,7 @@ from realtime._procedures import (
     describe_error,
 )
 from realtime.checks import check_procedures
+from tests.users import make_user
 
 
 @pytest.fixture
@@ -36,10 +37,6 @@ def registry():
 
 def echo(request, *args, **kwargs):
     return {"args": list(args), "kwargs": kwargs}
-
-
-def make_user(username="ada", **extra):
-    return get_user_model().objects.create_user(username, password="pw-Secret-123", **extra)
 
 
 # -- declaring ----------------------------------------------------------------------------------
@@ -304,7 +301,7 @@ def test_a_result_json_cannot_hold_is_an_error_of_the_procedure(registry):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_async_procedure_runs_as_the_caller_with_the_orm(registry):
-    user = make_user()
+    user = make_user("ada")
 
     @registry.procedure("shop.async_whoami")
     async def whoami(request, greeting):

@@ -7,15 +7,14 @@ import logging
 import time
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.test import Client
 from django.utils import timezone
 
 from realtime import wire
 from realtime._identity import fingerprint
 from router.processes import free_port
+from tests.users import login, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,16 +26,6 @@ class Rollback(Exception):
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def make_user(username="alice", **extra):
-    return get_user_model().objects.create_user(username, password=f"pw-{username}-1", **extra)
-
-
-def logged_in(user) -> tuple[Client, str]:
-    client = Client()
-    client.force_login(user)
-    return client, client.cookies[django_settings.SESSION_COOKIE_NAME].value
 
 
 def only_control(stream) -> wire.Control:
@@ -51,14 +40,14 @@ def only_control(stream) -> wire.Control:
 
 def test_creating_and_logging_in_a_user_writes_nothing(stream):
     user = make_user()
-    logged_in(user)
+    login(user)
 
     assert stream.xlen() == 0
 
 
 def test_logout_writes_one_kill_session_for_that_session(stream):
     user = make_user()
-    client, key = logged_in(user)
+    client, key = login(user)
     assert stream.xlen() == 0
 
     client.logout()
@@ -71,7 +60,7 @@ def test_logout_writes_one_kill_session_for_that_session(stream):
 
 def test_the_kill_session_entry_does_not_carry_the_session_key(stream):
     user = make_user()
-    client, key = logged_in(user)
+    client, key = login(user)
 
     client.logout()
 
@@ -81,8 +70,8 @@ def test_the_kill_session_entry_does_not_carry_the_session_key(stream):
 
 def test_logging_out_one_session_names_only_that_session(stream):
     user = make_user()
-    first, first_key = logged_in(user)
-    _second, second_key = logged_in(user)
+    first, first_key = login(user)
+    _second, second_key = login(user)
 
     first.logout()
 
@@ -251,7 +240,7 @@ def test_an_unrelated_save_after_a_failed_revoking_save_writes_nothing(stream):
 @pytest.mark.timeout(60)
 def test_logout_with_redis_down_succeeds_and_logs_a_warning_without_the_session_key(settings, caplog):
     user = make_user()
-    client, key = logged_in(user)
+    client, key = login(user)
     settings.REALTIME = {**settings.REALTIME, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
                          "REDIS_TIMEOUT": 0.5}
     caplog.set_level(logging.WARNING)
@@ -303,7 +292,7 @@ def test_logout_with_signed_cookie_sessions_closes_all_of_the_users_connections(
     # the one a WebSocket connected with
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
     user = make_user()
-    client, _cookie = logged_in(user)
+    client, _cookie = login(user)
     client.logout()
     assert only_control(stream).action == "kill_user"
 

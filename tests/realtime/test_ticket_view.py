@@ -10,7 +10,6 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
@@ -19,6 +18,7 @@ from realtime._conf import get_settings
 from realtime._exceptions import RedisUnavailable
 from realtime._identity import _TICKET_KEY, TICKET_SALT, TicketRefused, redeem_ticket
 from router.processes import free_port
+from tests.users import login, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,16 +32,6 @@ def _fast_hasher(settings):
 
 def realtime(settings, **values):
     settings.REALTIME = {**settings.REALTIME, **values}
-
-
-def make_user(username="alice", **extra):
-    return get_user_model().objects.create_user(username, password=f"pw-{username}-1", **extra)
-
-
-def logged_in(user, **client_kwargs) -> tuple[Client, str]:
-    client = Client(**client_kwargs)
-    client.force_login(user)
-    return client, client.cookies[django_settings.SESSION_COOKIE_NAME].value
 
 
 def get_ticket(client) -> str:
@@ -63,7 +53,7 @@ def test_the_url_is_named_realtime_ticket():
 
 def test_a_logged_in_user_gets_a_ticket_as_json(stream, settings):
     realtime(settings, TICKET_MAX_AGE=17)
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
 
     response = client.post(URL)
 
@@ -77,7 +67,7 @@ def test_a_logged_in_user_gets_a_ticket_as_json(stream, settings):
 
 
 def test_the_default_expires_in_is_ticket_max_age(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
 
     body = client.post(URL).json()
 
@@ -85,7 +75,7 @@ def test_the_default_expires_in_is_ticket_max_age(stream):
 
 
 def test_the_ticket_response_is_never_cached(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
 
     response = client.post(URL)
 
@@ -95,7 +85,7 @@ def test_the_ticket_response_is_never_cached(stream):
 
 def test_the_ticket_nonce_lives_in_redis_no_longer_than_the_ticket(stream, settings):
     realtime(settings, TICKET_MAX_AGE=17)
-    client, key = logged_in(make_user())
+    client, key = login(make_user())
 
     token = get_ticket(client)
 
@@ -106,7 +96,7 @@ def test_the_ticket_nonce_lives_in_redis_no_longer_than_the_ticket(stream, setti
 
 
 def test_get_is_405(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
 
     response = client.get(URL)
 
@@ -114,7 +104,7 @@ def test_get_is_405(stream):
 
 
 def test_post_without_a_csrf_token_is_403(stream):
-    client, _key = logged_in(make_user(), enforce_csrf_checks=True)
+    client, _key = login(make_user(), enforce_csrf_checks=True)
 
     response = client.post(URL)
 
@@ -123,7 +113,7 @@ def test_post_without_a_csrf_token_is_403(stream):
 
 def test_post_with_a_csrf_token_is_accepted(stream):
     """The control for the test above: the same client, with a token, gets its ticket."""
-    client, _key = logged_in(make_user(), enforce_csrf_checks=True)
+    client, _key = login(make_user(), enforce_csrf_checks=True)
     token = secrets.token_hex(16)  # 32 characters, a valid unmasked secret
     client.cookies[django_settings.CSRF_COOKIE_NAME] = token
 
@@ -157,7 +147,7 @@ def test_anonymous_is_403_when_anonymous_is_not_allowed(stream, settings):
 
 def test_a_logged_in_user_gets_a_ticket_when_anonymous_is_not_allowed(stream, settings):
     realtime(settings, ALLOW_ANONYMOUS=False)
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
 
     assert client.post(URL).status_code == 200
 
@@ -176,7 +166,7 @@ def test_an_anonymous_ticket_is_refused_once_anonymous_access_is_turned_off(stre
 def test_redis_down_is_503_json_without_a_traceback(settings, who):
     port = free_port()
     realtime(settings, REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT=0.5, ALLOW_ANONYMOUS=True)
-    client = logged_in(make_user())[0] if who == "user" else Client()
+    client = login(make_user())[0] if who == "user" else Client()
 
     started = time.monotonic()
     response = client.post(URL)
@@ -198,7 +188,7 @@ def test_redis_down_is_503_json_without_a_traceback(settings, who):
 
 def test_a_ticket_redeems_to_the_user_of_its_session(stream):
     user = make_user("bob", is_staff=True)
-    client, key = logged_in(user)
+    client, key = login(user)
 
     identity = redeem_ticket(get_ticket(client))
 
@@ -209,7 +199,7 @@ def test_a_ticket_redeems_to_the_user_of_its_session(stream):
 
 
 def test_a_ticket_works_once(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     token = get_ticket(client)
 
     assert redeem_ticket(token).role == "user"
@@ -218,7 +208,7 @@ def test_a_ticket_works_once(stream):
 
 
 def test_each_ticket_is_its_own(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     first, second = get_ticket(client), get_ticket(client)
 
     assert first != second
@@ -227,7 +217,7 @@ def test_each_ticket_is_its_own(stream):
 
 
 def test_a_tampered_ticket_is_refused(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     token = get_ticket(client)
     middle = len(token) // 2
     while token[middle] == ":":
@@ -241,7 +231,7 @@ def test_a_tampered_ticket_is_refused(stream):
 
 
 def test_a_tampered_signature_is_refused(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     token = get_ticket(client)
     tampered = token[:-1] + different_char(token[-1])
 
@@ -250,7 +240,7 @@ def test_a_tampered_signature_is_refused(stream):
 
 
 def test_a_ticket_signed_with_another_salt_is_refused(stream):
-    client, key = logged_in(make_user())
+    client, key = login(make_user())
     nonce = signing.loads(get_ticket(client), salt=TICKET_SALT)["n"]
 
     forged = signing.dumps({"n": nonce, "u": client.session["_auth_user_id"]}, compress=False)
@@ -282,7 +272,7 @@ def _stored_nonce(stream, session_key: str) -> str:
 def test_a_hand_made_ticket_within_its_age_is_accepted(stream):
     """The control for the expiry test: the construction itself is a valid ticket."""
     user = make_user()
-    _client, key = logged_in(user)
+    _client, key = login(user)
 
     token = _signed_at(5, _stored_nonce(stream, key), str(user.pk))
 
@@ -291,7 +281,7 @@ def test_a_hand_made_ticket_within_its_age_is_accepted(stream):
 
 def test_an_expired_ticket_is_refused(stream):
     user = make_user()
-    _client, key = logged_in(user)
+    _client, key = login(user)
 
     token = _signed_at(get_settings().TICKET_MAX_AGE + 5, _stored_nonce(stream, key), str(user.pk))
 
@@ -301,7 +291,7 @@ def test_an_expired_ticket_is_refused(stream):
 
 def test_a_ticket_whose_nonce_is_unknown_is_refused(stream):
     user = make_user()
-    _client, _key = logged_in(user)
+    _client, _key = login(user)
 
     token = signing.dumps({"n": secrets.token_urlsafe(18), "u": str(user.pk)}, salt=TICKET_SALT, compress=False)
 
@@ -311,7 +301,7 @@ def test_a_ticket_whose_nonce_is_unknown_is_refused(stream):
 
 def test_a_ticket_naming_another_user_than_its_session_is_refused(stream):
     alice, mallory = make_user("alice"), make_user("mallory")
-    _client, alice_key = logged_in(alice)
+    _client, alice_key = login(alice)
 
     token = signing.dumps({"n": _stored_nonce(stream, alice_key), "u": str(mallory.pk)},
                           salt=TICKET_SALT, compress=False)
@@ -321,7 +311,7 @@ def test_a_ticket_naming_another_user_than_its_session_is_refused(stream):
 
 
 def test_a_ticket_is_refused_once_its_session_logged_out(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     token = get_ticket(client)
 
     client.logout()
@@ -332,7 +322,7 @@ def test_a_ticket_is_refused_once_its_session_logged_out(stream):
 
 def test_a_ticket_is_refused_once_the_users_password_changed(stream):
     user = make_user()
-    client, _key = logged_in(user)
+    client, _key = login(user)
     token = get_ticket(client)
 
     user.set_password("a-new-password-2")
@@ -344,7 +334,7 @@ def test_a_ticket_is_refused_once_the_users_password_changed(stream):
 
 def test_a_ticket_is_refused_once_the_user_is_deactivated(stream):
     user = make_user()
-    client, _key = logged_in(user)
+    client, _key = login(user)
     token = get_ticket(client)
 
     user.is_active = False
@@ -371,7 +361,7 @@ def test_a_non_ticket_is_refused(stream, token):
 
 
 def test_a_huge_ticket_built_on_a_real_one_is_refused(stream):
-    client, _key = logged_in(make_user())
+    client, _key = login(make_user())
     token = get_ticket(client)
 
     with pytest.raises(TicketRefused):
@@ -381,7 +371,7 @@ def test_a_huge_ticket_built_on_a_real_one_is_refused(stream):
 
 def test_the_ticket_does_not_contain_the_session_key(stream):
     user = make_user()
-    client, key = logged_in(user)
+    client, key = login(user)
 
     token = get_ticket(client)
 
@@ -397,7 +387,7 @@ def test_the_ticket_does_not_contain_the_session_key(stream):
 @pytest.mark.timeout(60)
 def test_redeeming_with_redis_down_raises_redis_unavailable_not_ticket_refused(stream, settings):
     user = make_user()
-    _client, key = logged_in(user)
+    _client, key = login(user)
     token = _signed_at(0, _stored_nonce(stream, key), str(user.pk))
     realtime(settings, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_TIMEOUT=0.5)
 
