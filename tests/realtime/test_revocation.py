@@ -79,44 +79,56 @@ def test_logging_out_one_session_names_only_that_session(stream):
     assert control.session == fingerprint(first_key) != fingerprint(second_key)
 
 
-def test_a_password_change_writes_kill_user(stream):
-    user = make_user()
-
+def _change_password(user):
     user.set_password("a-new-password-2")
     user.save()
 
-    control = only_control(stream)
-    assert (control.action, control.authid, control.session) == ("kill_user", str(user.pk), None)
 
-
-def test_a_password_change_saved_with_update_fields_writes_kill_user(stream):
-    user = make_user()
-
+def _change_password_with_update_fields(user):
     user.set_password("a-new-password-2")
     user.save(update_fields=["password"])
 
-    control = only_control(stream)
-    assert (control.action, control.authid) == ("kill_user", str(user.pk))
 
-
-def test_deactivating_a_user_writes_kill_user(stream):
-    user = make_user()
-
+def _deactivate(user):
     user.is_active = False
     user.save()
 
-    control = only_control(stream)
-    assert (control.action, control.authid, control.session) == ("kill_user", str(user.pk), None)
+
+def _demote(user):
+    user.is_staff = False
+    user.save()
 
 
-def test_deleting_a_user_writes_kill_user(stream):
-    user = make_user()
+#: what ends a user's right to their open connections: each writes one kill_user entry
+ACCOUNT_CHANGES = {
+    "password changed": _change_password,
+    "password changed with update_fields": _change_password_with_update_fields,
+    "deactivated": _deactivate,
+    "staff member demoted": _demote,
+    "deleted": lambda user: user.delete(),
+}
+
+
+@pytest.mark.parametrize("change", ACCOUNT_CHANGES.values(), ids=ACCOUNT_CHANGES.keys())
+def test_an_account_change_writes_kill_user(stream, change):
+    user = make_user(staff=True)
     pk = user.pk
 
-    user.delete()
+    change(user)
 
     control = only_control(stream)
     assert (control.action, control.authid, control.session) == ("kill_user", str(pk), None)
+
+
+@pytest.mark.parametrize("change", ACCOUNT_CHANGES.values(), ids=ACCOUNT_CHANGES.keys())
+def test_an_account_change_rolled_back_writes_nothing(stream, change):
+    user = make_user(staff=True)
+
+    with pytest.raises(Rollback), transaction.atomic():
+        change(user)
+        raise Rollback
+
+    assert stream.xlen() == 0
 
 
 # --- what writes nothing ---------------------------------------------------------------------
@@ -154,38 +166,6 @@ def test_reactivating_a_user_writes_nothing(stream):
 
     user.is_active = True
     user.save()
-
-    assert stream.xlen() == 0
-
-
-def test_a_password_change_rolled_back_writes_nothing(stream):
-    user = make_user()
-
-    with pytest.raises(Rollback), transaction.atomic():
-        user.set_password("a-new-password-2")
-        user.save()
-        raise Rollback
-
-    assert stream.xlen() == 0
-
-
-def test_a_deactivation_rolled_back_writes_nothing(stream):
-    user = make_user()
-
-    with pytest.raises(Rollback), transaction.atomic():
-        user.is_active = False
-        user.save()
-        raise Rollback
-
-    assert stream.xlen() == 0
-
-
-def test_a_deletion_rolled_back_writes_nothing(stream):
-    user = make_user()
-
-    with pytest.raises(Rollback), transaction.atomic():
-        user.delete()
-        raise Rollback
 
     assert stream.xlen() == 0
 
@@ -271,13 +251,6 @@ def test_a_password_change_with_redis_down_is_saved_and_logged(settings, caplog)
     user.refresh_from_db()
     assert user.check_password("a-new-password-2")
     assert [r.name for r in caplog.records if r.levelno >= logging.WARNING] == ["realtime.revocation"]
-
-
-def test_demoting_a_staff_member_writes_kill_user(stream):
-    user = make_user(is_staff=True)
-    user.is_staff = False
-    user.save()
-    assert only_control(stream) == wire.Control(only_control(stream).id, "kill_user", str(user.pk))
 
 
 def test_promoting_to_staff_writes_nothing(stream):
