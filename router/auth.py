@@ -17,7 +17,8 @@ config): a browser admitted that early would otherwise find no ``djwamp.history`
 from and no procedures to call. Past the wait it gets ``djwamp.error.unavailable``, which
 the client answers by reconnecting with backoff.
 
-The component also closes sessions whose Django session ended: on revocation (logout,
+``Authenticator`` is that logic (tests build it with stand-ins); ``AuthenticatorComponent`` runs
+it in the router worker. It also closes sessions whose Django session ended: on revocation (logout,
 password change, deactivation, deletion: control entries from the bridge), at the Django
 session's expiry, and on a periodic re-validation of every admitted session.
 """
@@ -25,6 +26,7 @@ session's expiry, and on a periodic re-validation of every admitted session.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -39,7 +41,7 @@ from . import django_access
 from .backend import BackendSession, freeze_heap, ready_topic
 from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
-__all__ = ["REVOKE_URI", "AuthenticatorComponent", "origin_allowed"]
+__all__ = ["REVOKE_URI", "Authenticator", "AuthenticatorComponent", "NodeReadiness", "origin_allowed"]
 
 REVOKE_URI = "djwamp.control.revoke"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -117,42 +119,26 @@ class NodeReadiness:
         return result
 
 
-class AuthenticatorComponent(BackendSession):
-    log = Logger()
-    # without the authenticator nobody gets in: a failed start stops the node
-    component_name = "authenticator"
+class Authenticator:
+    """Who a browser is, and whether its session still holds: djwamp.authenticate's logic.
+
+    No WAMP of its own: the component gives it the Django side (``pool`` runs the
+    ``django_access`` functions in threads), the node's origins, a clock, the node's readiness
+    and ``meta``, a function that calls the router's meta API (``wamp.session.kill``,
+    ``kill_by_authid``, ``list``) and returns a Deferred. Tests build it with stand-ins.
+    """
+
     #: how long an authentication waits for the node's start-up before "unavailable"
     START_WAIT = 30.0
 
-    async def start(self) -> None:
-        from twisted.internet import reactor
-
-        self._reactor = reactor
-        self.conf = await threads.deferToThread(django_access.realtime_settings)
-        self.cookie_name = await threads.deferToThread(django_access.session_cookie_name)
-        self.pool = django_access.DjangoThreadPool(size=10, name="djwamp-auth")
+    def __init__(self, *, conf, cookie_name: str, allowed_origins: tuple[str, ...],
+                 cookie_origins: tuple[str, ...], pool, clock, readiness: NodeReadiness,
+                 meta: Callable[..., defer.Deferred], log: Logger):
+        self.conf, self.cookie_name, self.pool, self.clock, self.readiness = conf, cookie_name, pool, clock, readiness
+        self.allowed_origins, self.cookie_origins = allowed_origins, cookie_origins
+        self.meta, self.log = meta, log
+        #: the browser sessions admitted with a Django session, by WAMP session id
         self.admitted: dict[int, Admission] = {}
-        # subscribed before the backend socket opens: no announcement can come earlier
-        self.readiness = NodeReadiness((self.config.extra or {}).get("awaits", ()), reactor)
-        await self.subscribe(self._announced, ready_topic(self._node_settings.node_id))
-        if self.readiness.ready:
-            self._log_ready()
-        await self.register(self.authenticate, AUTHENTICATOR_URI, options=RegisterOptions(invoke="roundrobin"))
-        await self.register(self.revoke, REVOKE_URI)
-        await self.subscribe(self._left, "wamp.session.on_leave")
-        self._revalidating = task.LoopingCall(self._revalidate_all_logged)
-        self._revalidating.clock = reactor
-        self._revalidating.start(self.conf.REVALIDATE_INTERVAL, now=False)
-        self.log.info("djwamp authenticator ready on {uri} (anonymous {anonymous})", uri=AUTHENTICATOR_URI,
-                      anonymous="allowed" if self.conf.ALLOW_ANONYMOUS else "refused")
-
-    def _announced(self, name) -> None:
-        if self.readiness.announced(str(name)):
-            self._log_ready()
-
-    def _log_ready(self) -> None:
-        freeze_heap()  # the router worker has all its transports now
-        self.log.info("djwamp node ready: every component has started; admitting browsers")
 
     # -- authentication --------------------------------------------------------------------
 
@@ -187,7 +173,7 @@ class AuthenticatorComponent(BackendSession):
 
     async def _identify(self, method: str | None, details: dict, headers: dict):
         origin = headers.get("origin")
-        if origin is not None and not origin_allowed(origin, self._node_settings.allowed_origins):
+        if origin is not None and not origin_allowed(origin, self.allowed_origins):
             raise AuthenticationRefused(f"origin {origin[:100]!r} is not allowed")
         if method == "ticket":
             identity, reason = await self.pool.run(django_access.ticket_identity, details.get("ticket"))
@@ -211,7 +197,7 @@ class AuthenticatorComponent(BackendSession):
             # may have been lifted from somewhere; such clients use a ticket
             self.log.info("ignored a session cookie sent without an Origin header")
             return None
-        if not origin_allowed(origin, self._node_settings.cookie_origins):
+        if not origin_allowed(origin, self.cookie_origins):
             self.log.info("ignored a session cookie from origin {origin}", origin=origin[:100])
             return None
         session_key = django_access.session_key_from_cookie_header(cookie_header, self.cookie_name)
@@ -227,24 +213,26 @@ class AuthenticatorComponent(BackendSession):
         admission = Admission(identity.authid, identity.role, identity.fingerprint, identity.session_key)
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time()) + 0.5
-            admission.expiry = self._reactor.callLater(delay, self._revalidate_logged, session_id)
-        self._forget(session_id)
+            admission.expiry = self.clock.callLater(delay, self._revalidate_logged, session_id)
+        self.forget(session_id)
         self.admitted[session_id] = admission
 
-    def _forget(self, session_id: int) -> None:
+    def forget(self, session_id: int) -> None:
+        """The session left (or is closed): stop watching it."""
         admission = self.admitted.pop(session_id, None)
         if admission is not None and admission.expiry is not None and admission.expiry.active():
             admission.expiry.cancel()
 
-    def _left(self, session_id, *args, **kwargs) -> None:
-        self._forget(session_id)
+    def forget_all(self) -> None:
+        for session_id in list(self.admitted):
+            self.forget(session_id)
 
     def _revalidate_logged(self, session_id: int) -> defer.Deferred:
         return defer.ensureDeferred(self.revalidate(session_id)).addErrback(
             lambda f: self.log.failure("re-validating session {id} failed; kept", failure=f, id=session_id))
 
-    def _revalidate_all_logged(self) -> defer.Deferred:
-        # an error (database down, router busy) skips this round; the loop must go on
+    def revalidate_all_logged(self) -> defer.Deferred:
+        """``revalidate_all()``; an error (database down, router busy) only skips this round."""
         return defer.ensureDeferred(self.revalidate_all()).addErrback(
             lambda f: self.log.failure("re-validation round failed; next in {s} s", failure=f,
                                        s=self.conf.REVALIDATE_INTERVAL))
@@ -267,21 +255,21 @@ class AuthenticatorComponent(BackendSession):
     async def revalidate_all(self) -> None:
         if not self.admitted:
             return
-        live = set(await self.call("wamp.session.list", ["user", "staff"]))
+        live = set(await self.meta("wamp.session.list", ["user", "staff"]))
         for session_id in [sid for sid in self.admitted if sid not in live]:
-            self._forget(session_id)
+            self.forget(session_id)
         for session_id in list(self.admitted):
             await self.revalidate(session_id)
 
     async def revoke(self, action: str, authid: str, session: str | None = None) -> int:
-        """Called by the bridge for each control entry; returns how many sessions were closed."""
+        """Carry out one control entry (the bridge calls it); returns how many sessions closed."""
         if authid == BACKEND_AUTHID:
             raise ApplicationError(errors.WAMP_INVALID_ARGUMENT, "the node's own sessions cannot be revoked")
         if action == "kill_user":
-            killed = await self.call("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
+            killed = await self.meta("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
                                      message="Your account changed; sign in again.")
             for session_id in [sid for sid, a in self.admitted.items() if a.authid == authid]:
-                self._forget(session_id)
+                self.forget(session_id)
             count = len(killed or [])
         elif action == "kill_session":
             targets = [sid for sid, a in self.admitted.items() if a.authid == authid and a.fingerprint == session]
@@ -295,16 +283,61 @@ class AuthenticatorComponent(BackendSession):
         return count
 
     async def _kill(self, session_id: int, reason: str, message: str) -> None:
-        self._forget(session_id)
+        self.forget(session_id)
         try:
-            await self.call("wamp.session.kill", session_id, reason=reason, message=message)
+            await self.meta("wamp.session.kill", session_id, reason=reason, message=message)
         except ApplicationError as exc:
             if exc.error != errors.NO_SUCH_SESSION:
                 raise
 
+
+class AuthenticatorComponent(BackendSession):
+    """Runs an ``Authenticator`` in the router worker: registers ``djwamp.authenticate`` and the
+    revocation procedure, follows the node's readiness and sessions leaving, re-validates."""
+
+    log = Logger()
+    # without the authenticator nobody gets in: a failed start stops the node
+    component_name = "authenticator"
+
+    async def start(self) -> None:
+        from twisted.internet import reactor
+
+        conf = await threads.deferToThread(django_access.realtime_settings)
+        readiness = NodeReadiness((self.config.extra or {}).get("awaits", ()), reactor)
+        node = self._node_settings
+        self.authenticator = Authenticator(
+            conf=conf, cookie_name=await threads.deferToThread(django_access.session_cookie_name),
+            allowed_origins=node.allowed_origins, cookie_origins=node.cookie_origins,
+            pool=django_access.DjangoThreadPool(size=10, name="djwamp-auth"), clock=reactor,
+            readiness=readiness, meta=self.call, log=self.log)
+        # subscribed before the backend socket opens: no announcement can come earlier
+        await self.subscribe(self._announced, ready_topic(node.node_id))
+        if readiness.ready:
+            self._log_ready()
+        await self.register(self.authenticator.authenticate, AUTHENTICATOR_URI,
+                            options=RegisterOptions(invoke="roundrobin"))
+        await self.register(self.authenticator.revoke, REVOKE_URI)
+        await self.subscribe(self._left, "wamp.session.on_leave")
+        self._revalidating = task.LoopingCall(self.authenticator.revalidate_all_logged)
+        self._revalidating.clock = reactor
+        self._revalidating.start(conf.REVALIDATE_INTERVAL, now=False)
+        self.log.info("djwamp authenticator ready on {uri} (anonymous {anonymous})", uri=AUTHENTICATOR_URI,
+                      anonymous="allowed" if conf.ALLOW_ANONYMOUS else "refused")
+
+    def _announced(self, name) -> None:
+        if self.authenticator.readiness.announced(str(name)):
+            self._log_ready()
+
+    def _log_ready(self) -> None:
+        freeze_heap()  # the router worker has all its transports now
+        self.log.info("djwamp node ready: every component has started; admitting browsers")
+
+    def _left(self, session_id, *args, **kwargs) -> None:
+        self.authenticator.forget(session_id)
+
     def onLeave(self, details) -> None:
         if getattr(self, "_revalidating", None) is not None and self._revalidating.running:
             self._revalidating.stop()
-        for session_id in list(getattr(self, "admitted", {})):
-            self._forget(session_id)
+        if getattr(self, "authenticator", None) is not None:
+            self.authenticator.forget_all()
         super().onLeave(details)
