@@ -21,13 +21,19 @@ POSTs must carry ``X-Requested-With: djwamp`` (a header no cross-site form can s
 A page on another origin (``DJWAMP_ALLOWED_ORIGINS``) opens with ``{"ticket": ...}`` from the
 ticket view instead: the gateway joins with that ticket, answers with CORS headers for that
 origin (never with credentials: cookies stay same-origin), and the ``sid`` is the only key.
+
+In this module: ``Gateway`` (sessions, requests, streams; the router reached through an injected
+``connect``, by default ``join_as``), the SSE framing (``sse_event``, ``sse_close``), ``_Endpoint``
+(HTTP onto ``Gateway``) and ``GatewayComponent`` (starts it in the node).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -48,7 +54,7 @@ from . import django_access
 from .auth import origin_allowed
 from .backend import BackendSession
 
-__all__ = ["GatewayComponent", "Gateway"]
+__all__ = ["Gateway", "GatewayComponent", "SSE_HELLO", "SSE_PING", "join_as", "sse_close", "sse_event"]
 
 GRACE = 30.0          # seconds a session waits for its event stream to come back
 HEARTBEAT = 15.0      # seconds between SSE comments, so proxies keep the stream open
@@ -122,6 +128,33 @@ class _UserSession(ApplicationSession):
         return on_reply
 
 
+async def join_as(reactor, ws_url: str, realm: str, ticket: str | None) -> tuple[_UserSession, object]:
+    """A WAMP session on the node's own WebSocket, with ``ticket`` (or anonymous): the session
+    and its join details. Raises the router's ``ApplicationError`` if it refuses the join."""
+    session = _UserSession(ComponentConfig(realm=realm), ticket)
+    parts = urlsplit(ws_url)
+    factory = WampWebSocketClientFactory(lambda: session, url=ws_url)
+    await TCP4ClientEndpoint(reactor, parts.hostname, parts.port, timeout=10).connect(factory)
+    return session, await session.joined.addTimeout(10, reactor)
+
+
+# -- Server-Sent Events framing (https://html.spec.whatwg.org/multipage/server-sent-events.html) --
+
+#: the first bytes of every stream, and the heartbeat: comments, which EventSource ignores
+SSE_HELLO = b": djwamp\n\n"
+SSE_PING = b": ping\n\n"
+
+
+def sse_event(event_id: str | None, data: dict) -> bytes:
+    """One ``message`` event; ``id`` is what EventSource sends back as Last-Event-ID."""
+    return (f"id: {event_id}\n" if event_id else "").encode() + b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+def sse_close(reason: str, message: str) -> bytes:
+    """The ``close`` event: the router ended the session (``reason`` is its close URI)."""
+    return b"event: close\ndata: " + json.dumps({"reason": reason, "message": message}).encode() + b"\n\n"
+
+
 def _check_uri(uri: str, what: str, *, wildcard: bool = False) -> None:
     """A browser's topic or procedure, refused with a 400 before autobahn asserts on it."""
     try:
@@ -144,8 +177,13 @@ class BrowserSession:
 
 
 class Gateway:
+    """The gateway's sessions, requests and streams. ``connect(ticket)`` joins the router as a
+    browser (default: ``join_as`` on ``ws_url``); tests give it a stand-in and a fake clock."""
+
     def __init__(self, *, reactor, ws_url: str, realm: str, origins: tuple[str, ...],
-                 ticket_origins: tuple[str, ...], cookie_name: str, allow_anonymous: bool, pool, log: Logger):
+                 ticket_origins: tuple[str, ...], cookie_name: str, allow_anonymous: bool, pool, log: Logger,
+                 connect: Callable[[str | None], Awaitable[tuple[object, object]]] | None = None):
+        self.connect = connect or functools.partial(join_as, reactor, ws_url, realm)
         self.reactor, self.ws_url, self.realm, self.origins = reactor, ws_url, realm, origins
         self.ticket_origins = ticket_origins
         self.cookie_name, self.allow_anonymous, self.pool, self.log = cookie_name, allow_anonymous, pool, log
@@ -221,12 +259,8 @@ class Gateway:
             ticket, binding = None, _fingerprint(cookie)
             if identity is not None:
                 ticket = await self.pool.run(django_access.mint_ticket, identity.session_key, identity.authid)
-        wamp = _UserSession(ComponentConfig(realm=self.realm), ticket)
-        parts = urlsplit(self.ws_url)
-        factory = WampWebSocketClientFactory(lambda: wamp, url=self.ws_url)
         try:
-            await TCP4ClientEndpoint(self.reactor, parts.hostname, parts.port, timeout=10).connect(factory)
-            details = await wamp.joined.addTimeout(10, self.reactor)
+            wamp, details = await self.connect(ticket)
         except ApplicationError as exc:
             raise RequestRefused(403, exc.error, "the router refused the session") from None
         except Exception:
@@ -248,7 +282,7 @@ class Gateway:
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")
-        request.write(b": djwamp\n\n")
+        request.write(SSE_HELLO)
         session.stream = request
         for chunk in session.queue:
             request.write(chunk)
@@ -297,10 +331,9 @@ class Gateway:
     # -- the event stream -----------------------------------------------------------------------
 
     def _push(self, session: BrowserSession, topic: str, details, args, kwargs) -> None:
-        event_id = getattr(details, "transaction_hash", None)
-        data = json.dumps({"topic": details.topic or topic if details else topic, "subscription": topic,
+        chunk = sse_event(getattr(details, "transaction_hash", None),
+                          {"topic": details.topic or topic if details else topic, "subscription": topic,
                            "args": list(args), "kwargs": kwargs})
-        chunk = (f"id: {event_id}\n" if event_id else "").encode() + b"data: " + data.encode() + b"\n\n"
         if session.stream is not None:
             session.stream.write(chunk)
         elif len(session.queue) < MAX_QUEUED:
@@ -311,7 +344,7 @@ class Gateway:
     def _ping(self) -> None:
         for session in list(self.sessions.values()):
             if session.stream is not None:
-                session.stream.write(b": ping\n\n")
+                session.stream.write(SSE_PING)
 
     def _stream_gone(self, session: BrowserSession, request) -> None:
         if session.stream is request:
@@ -330,8 +363,7 @@ class Gateway:
             session.expiry.cancel()
         reason = getattr(closing, "reason", None) or errors.UNAVAILABLE
         if session.stream is not None:
-            data = json.dumps({"reason": reason, "message": getattr(closing, "message", "") or ""})
-            session.stream.write(b"event: close\ndata: " + data.encode() + b"\n\n")
+            session.stream.write(sse_close(reason, getattr(closing, "message", "") or ""))
             session.stream.finish()
 
     def _close(self, sid: str, why: str) -> None:

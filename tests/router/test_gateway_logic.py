@@ -1,16 +1,20 @@
 """The fallback gateway's stream logic in memory, on a fake clock: the grace period for a stream
 to come back, the queue while it is away, and the heartbeat (router/gateway.py).
 
-The browser's WAMP session is a stand-in that records ``leave()``; HTTP requests are Twisted's
-``DummyRequest``. Opening a session (WAMP over a real socket) is covered against a real node in
-tests/integration/test_gateway.py.
+The browser's WAMP session is a stand-in that records ``leave()``, the router (``Gateway.connect``)
+and the Django side (``pool``) are stand-ins too, and HTTP requests are Twisted's ``DummyRequest``.
+The same against a real node: tests/integration/test_gateway.py.
 """
 
 from __future__ import annotations
 
+import io
 import json
+from types import SimpleNamespace
 
 import pytest
+import pytest_twisted
+from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.web.test.requesthelper import DummyRequest
@@ -153,3 +157,125 @@ def test_stopping_the_gateway_closes_every_session(gw, clock):
 def test_the_limits_are_what_the_docs_say():
     # docs/ref/api.md ("Lifetime", the fallback gateway) states these numbers
     assert (gateway.GRACE, gateway.HEARTBEAT, gateway.MAX_QUEUED) == (30.0, 15.0, 1000)
+
+
+# -- opening a session, with stand-ins for the Django side and the router -----------------------
+
+class StandInPool:
+    def __init__(self, **results):
+        self.results, self.calls = results, []
+
+    def run(self, fn, *args):
+        self.calls.append(fn.__name__)
+        return defer.succeed(self.results[fn.__name__])
+
+
+class StandInRouter:
+    """``Gateway.connect``: records the tickets it is given; joins, refuses or is unreachable."""
+
+    def __init__(self, outcome: object = "join"):
+        self.tickets: list[str | None] = []
+        self.outcome = outcome
+
+    async def __call__(self, ticket):
+        self.tickets.append(ticket)
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        role = "user" if ticket else "anonymous"
+        return StandInWamp(), SimpleNamespace(authid="7" if ticket else "anon-1", authrole=role, authextra={})
+
+
+class Request(DummyRequest):
+    """DummyRequest with the cookies of twisted.web's Request."""
+
+    received_cookies: dict = {}
+
+    def getCookie(self, key: bytes):
+        return self.received_cookies.get(key)
+
+
+def open_request(body: bytes = b"{}", *, origin: str | None = "http://site:80", cookie: str | None = "key-1",
+                 requested_with: str | None = "djwamp") -> DummyRequest:
+    request = Request([b"open"])
+    request.method = b"POST"
+    request.content = io.BytesIO(body)
+    for name, value in (("origin", origin), ("x-requested-with", requested_with)):
+        if value is not None:
+            request.requestHeaders.setRawHeaders(name, [value])
+    if cookie is not None:
+        request.received_cookies = {b"sessionid": cookie.encode()}
+    return request
+
+
+def gateway_with(clock, router, pool=None, *, anonymous=True) -> Gateway:
+    return Gateway(reactor=clock, ws_url="ws://127.0.0.1:1/ws", realm="djwamp", origins=("http://site:80",),
+                   ticket_origins=("http://site:80", "https://app.example:443"), cookie_name="sessionid",
+                   allow_anonymous=anonymous, pool=pool or StandInPool(), log=Logger(), connect=router)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_signed_in_cookie_joins_with_a_ticket_minted_for_its_session(clock):
+    user = SimpleNamespace(session_key="key-1", authid="7")
+    pool = StandInPool(session_identity=user, mint_ticket="ticket-for-7")
+    router = StandInRouter()
+    gw = gateway_with(clock, router, pool)
+    answer = await gw.open(open_request())
+    assert router.tickets == ["ticket-for-7"] and pool.calls == ["session_identity", "mint_ticket"]
+    assert answer["authid"] == "7" and answer["authrole"] == "user"
+    session = gw.sessions[answer["sid"]]
+    assert session.cookie_fingerprint == gateway._fingerprint("key-1")  # the sid works only with this cookie
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_a_valid_session_it_joins_anonymous_or_refuses_when_anonymous_is_off(clock):
+    router = StandInRouter()
+    answer = await gateway_with(clock, router, StandInPool(session_identity=None)).open(open_request())
+    assert router.tickets == [None] and answer["authrole"] == "anonymous"
+    with pytest.raises(gateway.RequestRefused) as refused:
+        await gateway_with(clock, router, StandInPool(session_identity=None), anonymous=False).open(open_request())
+    assert (refused.value.status, refused.value.error) == (403, errors.NOT_AUTHENTICATED)
+
+
+@pytest.mark.parametrize("outcome, status, error", [
+    (ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed"), 403, errors.NOT_AUTHENTICATED),
+    (ConnectionRefusedError(), 503, errors.UNAVAILABLE),
+])
+@pytest_twisted.ensureDeferred
+async def test_a_router_that_refuses_or_cannot_be_reached_is_a_clear_http_error(clock, outcome, status, error):
+    gw = gateway_with(clock, StandInRouter(outcome), StandInPool(session_identity=None))
+    with pytest.raises(gateway.RequestRefused) as refused:
+        await gw.open(open_request())
+    assert (refused.value.status, refused.value.error) == (status, error) and gw.sessions == {}
+
+
+@pytest.mark.parametrize("request_kwargs, body, status", [
+    ({"origin": "http://evil:80"}, b"{}", 403),
+    ({"origin": None}, b"{}", 403),
+    ({"requested_with": None}, b"{}", 403),
+    ({}, b"[1]", 400),
+    ({}, b"{not json", 400),
+    ({}, b"x" * (gateway.MAX_BODY + 1), 413),
+    ({"origin": "https://app.example:443"}, b'{"ticket": 5}', 400),
+    ({"origin": "http://evil:80"}, b'{"ticket": "t"}', 403),
+])
+@pytest_twisted.ensureDeferred
+async def test_requests_it_cannot_use_never_reach_the_router(clock, request_kwargs, body, status):
+    router = StandInRouter()
+    with pytest.raises(gateway.RequestRefused) as refused:
+        await gateway_with(clock, router).open(open_request(body, **request_kwargs))
+    assert refused.value.status == status and router.tickets == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_elsewhere_opens_with_its_ticket_and_the_sid_is_the_only_key(clock):
+    router = StandInRouter()
+    gw = gateway_with(clock, router)
+    answer = await gw.open(open_request(b'{"ticket": "t-1"}', origin="https://app.example:443", cookie=None))
+    assert router.tickets == ["t-1"] and gw.sessions[answer["sid"]].cookie_fingerprint is None
+
+
+def test_sse_framing():
+    assert gateway.sse_event("1-0", {"a": 1}) == b'id: 1-0\ndata: {"a": 1}\n\n'
+    assert gateway.sse_event(None, {}) == b"data: {}\n\n"
+    assert gateway.sse_close("djwamp.close.revoked", "m") == \
+        b'event: close\ndata: {"reason": "djwamp.close.revoked", "message": "m"}\n\n'
