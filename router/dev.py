@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from . import nodeconfig, ports
@@ -106,11 +107,7 @@ def run() -> int:
     _say("ports: " + ", ".join(f"{listener.port} {listener.name} ({listener.variable})"
                                for listener in ports.listeners(settings)))
 
-    started: list[ManagedProcess] = []
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
+    def start(started: list[ManagedProcess]) -> None:
         if env.get("REDIS_URL"):
             _say("using the Redis that REDIS_URL names")
         else:
@@ -154,14 +151,8 @@ def run() -> int:
              f"{_shown(Path(sys.executable))} django_site/manage.py createsuperuser)")
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}) "
              "- Ctrl-C stops everything")
-        return _supervise(started, stop)
-    except ProcessFailed as exc:
-        _say(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop_all(started)
+
+    return _supervised(start)
 
 
 def node(cbdir: Path | None = None) -> int:
@@ -210,11 +201,7 @@ def node(cbdir: Path | None = None) -> int:
     _say(f"settings: {env['DJANGO_SETTINGS_MODULE']}; ports: {settings.port} node (DJWAMP_PORT), "
          f"{settings.gateway_port} fallback gateway (DJWAMP_GATEWAY_PORT)")
     _say(f"starting the Crossbar node ({_shown(cbdir / 'config.json')}; its log: {_shown(node_log)})")
-    started: list[ManagedProcess] = []
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
+    def start(started: list[ManagedProcess]) -> None:
         started.append(start_crossbar(cbdir, env, log_path=node_log, echo=_CrossbarLines(_echo("crossbar"))))
         django = f"127.0.0.1:{settings.django_port}"
         if ports.is_free("127.0.0.1", settings.django_port):
@@ -222,14 +209,8 @@ def node(cbdir: Path | None = None) -> int:
                  f"(python manage.py runserver {django}); the node forwards / to it")
         _say(f"ready: {settings.public_url}  (WAMP: {settings.ws_url}, realm {settings.realm}; pages from "
              f"Django on {django}) - Ctrl-C stops the node")
-        return _supervise(started, stop)
-    except ProcessFailed as exc:
-        _say(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop_all(started)
+
+    return _supervised(start)
 
 
 def _settings_of_manage_py(manage_py: Path) -> str | None:
@@ -240,6 +221,25 @@ def _settings_of_manage_py(manage_py: Path) -> str | None:
     except OSError:
         return None
     return match.group(1) if match else None
+
+
+def _supervised(start: Callable[[list[ManagedProcess]], None]) -> int:
+    """Run ``start(started)``, which starts processes into ``started`` and says it is ready; then
+    wait for a signal (0) or for one of them to exit (1). They are all stopped, whatever happens."""
+    started: list[ManagedProcess] = []
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        start(started)
+        return _supervise(started, stop)
+    except ProcessFailed as exc:
+        _say(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_all(started)
 
 
 def _supervise(started: list[ManagedProcess], stop: threading.Event) -> int:
