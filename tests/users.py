@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-__all__ = ["USED_SECRETS", "login", "make_user", "password_of"]
+__all__ = ["ACCOUNT_CHANGES", "USED_SECRETS", "login", "make_user", "password_of"]
 
 #: every cookie and ticket value the tests used; none may appear in a node's log
 USED_SECRETS: list[str] = []
@@ -38,3 +38,34 @@ def login(user, **client_kwargs) -> tuple[Client, str]:
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     USED_SECRETS.append(cookie)
     return client, cookie
+
+
+def _change_password(user) -> None:
+    user.set_password("a-new-password-2")
+    user.save()
+
+
+def _change_password_with_update_fields(user) -> None:
+    user.set_password("a-new-password-2")
+    user.save(update_fields=["password"])
+
+
+def _deactivate(user) -> None:
+    user.is_active = False
+    user.save()
+
+
+def _demote(user) -> None:
+    user.is_staff = False
+    user.save()
+
+
+#: what ends a (staff) user's right to the sessions they have: revocation writes kill_user for
+#: each, and none of their cookies or tickets signs them in afterwards
+ACCOUNT_CHANGES = {
+    "password changed": _change_password,
+    "password changed with update_fields": _change_password_with_update_fields,
+    "deactivated": _deactivate,
+    "staff member demoted": _demote,
+    "deleted": lambda user: user.delete(),
+}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from realtime import wire
 from realtime._identity import fingerprint
 from router.processes import free_port
-from tests.users import login, make_user
+from tests.users import ACCOUNT_CHANGES, login, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,36 +77,6 @@ def test_logging_out_one_session_names_only_that_session(stream):
 
     control = only_control(stream)
     assert control.session == fingerprint(first_key) != fingerprint(second_key)
-
-
-def _change_password(user):
-    user.set_password("a-new-password-2")
-    user.save()
-
-
-def _change_password_with_update_fields(user):
-    user.set_password("a-new-password-2")
-    user.save(update_fields=["password"])
-
-
-def _deactivate(user):
-    user.is_active = False
-    user.save()
-
-
-def _demote(user):
-    user.is_staff = False
-    user.save()
-
-
-#: what ends a user's right to their open connections: each writes one kill_user entry
-ACCOUNT_CHANGES = {
-    "password changed": _change_password,
-    "password changed with update_fields": _change_password_with_update_fields,
-    "deactivated": _deactivate,
-    "staff member demoted": _demote,
-    "deleted": lambda user: user.delete(),
-}
 
 
 @pytest.mark.parametrize("change", ACCOUNT_CHANGES.values(), ids=ACCOUNT_CHANGES.keys())
