@@ -60,8 +60,9 @@ class AuthorizerComponent(BackendSession):
         return {
             "allow": allowed,
             "cache": verdict.cacheable,
-            # procedures run as the caller: they must learn who calls (issue: RPC)
-            "disclose": action == "call",
+            # only Django's own procedures (and djwamp.history) learn who calls, above: a callee
+            # that a rule lets a browser register would learn other users' session ids and authids
+            "disclose": False,
         }
 
     @staticmethod

@@ -250,7 +250,8 @@ def test_stopping_the_event_loop_thread_cancels_what_still_runs():
 @pytest.fixture
 def authorizer():
     component = AuthorizerComponent(ComponentConfig(realm="djwamp"))
-    component.rules = parse_rules([{"uri": "public.", "allow": ["subscribe", "call"]}])
+    component.rules = parse_rules([{"uri": "public.", "allow": ["subscribe", "call"]},
+                                   {"uri": "peer.", "allow": ["register", "call"], "roles": ["user"]}])
     component.procedures = frozenset({"shop.add"})
     return component
 
@@ -275,3 +276,14 @@ async def test_other_names_stay_governed_by_the_rules(authorizer):
     assert (await authorizer.authorize(session, "shop.remove", "call", {}))["allow"] is False
     assert (await authorizer.authorize(session, "public.echo", "call", {}))["allow"] is True
     assert (await authorizer.authorize(session, "shop.add", "subscribe", {}))["allow"] is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_djangos_own_procedures_learn_who_calls(authorizer):
+    # a browser that a rule lets register "peer.*" must not learn its callers' session ids
+    session = {"authrole": "user", "authid": "1"}
+    assert await authorizer.authorize(session, "peer.chat", "register", {"match": "exact"}) == \
+        {"allow": True, "cache": True, "disclose": False}
+    assert await authorizer.authorize(session, "peer.chat", "call", {}) == \
+        {"allow": True, "cache": True, "disclose": False}
+    assert (await authorizer.authorize(session, "shop.add", "call", {}))["disclose"] is True
