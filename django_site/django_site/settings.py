@@ -27,13 +27,17 @@ def _env_number(name: str, default: str, kind: type):
                        f"unset it for the default{f' ({default})' if default else ''}")
 
 
+#: published in this file: signs development sessions only
+_DEVELOPMENT_KEY = "django-insecure-djwamp-development-only"
+_MAKE_A_KEY = "export DJANGO_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\""
+
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        _misconfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0, for example: "
-                       "export DJANGO_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\"")
-    SECRET_KEY = "django-insecure-djwamp-development-only"
+if not DEBUG and not SECRET_KEY:
+    _misconfigured(f"DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0, for example: {_MAKE_A_KEY}")
+if not DEBUG and (SECRET_KEY == _DEVELOPMENT_KEY or SECRET_KEY.startswith("django-insecure")):
+    _misconfigured(f"DJANGO_SECRET_KEY is a published development key; with DJANGO_DEBUG=0 use your own: {_MAKE_A_KEY}")
+SECRET_KEY = SECRET_KEY or _DEVELOPMENT_KEY
 
 # The site is reached through the Crossbar node's web transport (one origin for pages and
 # the WebSocket); Django itself listens on an internal port behind it.

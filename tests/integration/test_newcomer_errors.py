@@ -34,6 +34,9 @@ CASES = {
     "Redis gone": (["publish", "public.hello", "{}"], {}, ["did not take the event", "Connection refused"]),
     "production settings without SECRET_KEY": (["check"], {"DJANGO_DEBUG": "0"},
                                                ["DJANGO_SECRET_KEY must be set", "export DJANGO_SECRET_KEY="]),
+    "production settings with the published development key": (
+        ["check"], {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "django-insecure-djwamp-development-only"},
+        ["is a published development key", "export DJANGO_SECRET_KEY="]),
     "a port that is not a number": (["check"], {"DJWAMP_PORT": "80x"},
                                     ["DJWAMP_PORT='80x' is not an integer", "unset it"]),
 }
