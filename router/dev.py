@@ -68,7 +68,7 @@ class _CrossbarLines:
     STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \[[^]]*\] ")
     WORTH = re.compile(r"Traceback|Unhandled|CRITICAL|[Ee]rror|[Ff]ail|[Ww]arn|refused|denied|dropped|could not"
                        r"|waiting for|gone|[Ee]xception")
-    #: counters (in the node log every 60 s when they change; `manage.py realtime_nodes` reads them)
+    #: the bridge's counters: in the node log every 60 s when they change, not news for the terminal
     QUIET = re.compile(r"\] bridge stats: ")
 
     def __init__(self, echo):
@@ -85,13 +85,23 @@ class _CrossbarLines:
             self._echo(line)
 
 
-def run() -> int:
+def _child_env() -> dict[str, str]:
+    """This environment for the children, with a backend secret for this run if none is set."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
     if not env.get("DJWAMP_BACKEND_SECRET"):
         # per run, never written to disk: only this node's components need it
         env["DJWAMP_BACKEND_SECRET"] = secrets.token_urlsafe(32)
+    return env
+
+
+def _ports_line(listeners: list[ports.Listener]) -> str:
+    return "ports: " + ", ".join(f"{listener.port} {listener.name} ({listener.variable})" for listener in listeners)
+
+
+def run() -> int:
+    env = _child_env()
+    env.setdefault("DJANGO_SETTINGS_MODULE", "django_site.settings")
     try:
         settings = NodeSettings.from_env(env)
     except SettingsError as exc:
@@ -104,8 +114,7 @@ def run() -> int:
     except ports.PortTaken as exc:
         _say(str(exc))
         return 2
-    _say("ports: " + ", ".join(f"{listener.port} {listener.name} ({listener.variable})"
-                               for listener in ports.listeners(settings)))
+    _say(_ports_line(ports.listeners(settings)))
 
     def start(started: list[ManagedProcess]) -> None:
         if env.get("REDIS_URL"):
@@ -165,8 +174,7 @@ def node(cbdir: Path | None = None) -> int:
     runs Crossbar in the foreground.
     """
     project = Path.cwd()
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    env = _child_env()
     if not env.get("DJANGO_SETTINGS_MODULE"):
         found = _settings_of_manage_py(project / "manage.py")
         if found is None:
@@ -176,8 +184,6 @@ def node(cbdir: Path | None = None) -> int:
         env["DJANGO_SETTINGS_MODULE"] = found
     # the components import the project the way manage.py does: from its directory
     env["PYTHONPATH"] = os.pathsep.join([str(project), *filter(None, [env.get("PYTHONPATH")])])
-    if not env.get("DJWAMP_BACKEND_SECRET"):
-        env["DJWAMP_BACKEND_SECRET"] = secrets.token_urlsafe(32)  # per run, never written to disk
     try:
         settings = NodeSettings.from_env(env)
         ports.check(settings, django=False)
@@ -198,9 +204,9 @@ def node(cbdir: Path | None = None) -> int:
     cbdir = (cbdir or project / ".crossbar").resolve()
     nodeconfig.write(settings, cbdir, pythonpath=[project])
     node_log = cbdir / "node.log"
-    _say(f"settings: {env['DJANGO_SETTINGS_MODULE']}; ports: {settings.port} node (DJWAMP_PORT), "
-         f"{settings.gateway_port} fallback gateway (DJWAMP_GATEWAY_PORT)")
+    _say(f"settings: {env['DJANGO_SETTINGS_MODULE']}; {_ports_line(ports.listeners(settings, django=False))}")
     _say(f"starting the Crossbar node ({_shown(cbdir / 'config.json')}; its log: {_shown(node_log)})")
+
     def start(started: list[ManagedProcess]) -> None:
         started.append(start_crossbar(cbdir, env, log_path=node_log, echo=_CrossbarLines(_echo("crossbar"))))
         django = f"127.0.0.1:{settings.django_port}"

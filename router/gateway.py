@@ -184,7 +184,7 @@ class Gateway:
                  ticket_origins: tuple[str, ...], cookie_name: str, allow_anonymous: bool, pool, log: Logger,
                  connect: Callable[[str | None], Awaitable[tuple[object, object]]] | None = None):
         self.connect = connect or functools.partial(join_as, reactor, ws_url, realm)
-        self.reactor, self.ws_url, self.realm, self.origins = reactor, ws_url, realm, origins
+        self.reactor, self.origins = reactor, origins
         self.ticket_origins = ticket_origins
         self.cookie_name, self.allow_anonymous, self.pool, self.log = cookie_name, allow_anonymous, pool, log
         self.sessions: dict[str, BrowserSession] = {}
