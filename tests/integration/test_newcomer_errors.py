@@ -97,3 +97,12 @@ def test_make_run_refuses_a_second_run_on_the_same_private_redis(tmp_path):
     assert result.returncode == 2
     line = _one_line(result)
     assert "serves the private Redis socket" in line and "DJWAMP_RUN_DIR" in line
+
+
+def test_make_run_on_an_address_this_machine_does_not_have_says_so_and_starts_nothing(tmp_path):
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine
+    result = _runner(tmp_path, DJWAMP_BIND="192.0.2.1")
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert line.startswith("djwamp: cannot listen on 192.0.2.1:") and "check DJWAMP_BIND / DJWAMP_HOST" in line
+    assert not (tmp_path / "run").exists()
