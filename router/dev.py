@@ -202,7 +202,11 @@ def node(cbdir: Path | None = None) -> int:
         return 2
 
     cbdir = (cbdir or project / ".crossbar").resolve()
-    nodeconfig.write(settings, cbdir, pythonpath=[project])
+    try:
+        nodeconfig.write(settings, cbdir, pythonpath=[project])
+    except OSError as exc:
+        _say(f"cannot write the node's config into {_shown(cbdir)}: {exc.strerror}; give --cbdir a directory")
+        return 2
     node_log = cbdir / "node.log"
     _say(f"settings: {env['DJANGO_SETTINGS_MODULE']}; {_ports_line(ports.listeners(settings, django=False))}")
     _say(f"starting the Crossbar node ({_shown(cbdir / 'config.json')}; its log: {_shown(node_log)})")

@@ -127,3 +127,15 @@ def test_node_with_settings_that_fail_their_checks_starts_nothing(tmp_path, proj
     assert result.stdout.startswith("djwamp: `manage.py check` with DJANGO_SETTINGS_MODULE=mysite.settings failed:")
     assert "realtime.E007" in result.stdout
     assert not (project / ".crossbar").exists()
+
+
+def test_node_with_a_cbdir_that_is_a_file_says_so_and_starts_nothing(tmp_path, project_env):
+    env, _ports = project_env
+    subprocess.run(["django-admin", "startproject", "mysite"], cwd=tmp_path, env=env, check=True, timeout=60)
+    project = tmp_path / "mysite"
+    (project / "notes.txt").write_text("not a directory")
+    result = subprocess.run([sys.executable, "-m", "router", "node", "--cbdir", "notes.txt"], cwd=project,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == ("djwamp: cannot write the node's config into notes.txt: "
+                                              "File exists; give --cbdir a directory")
