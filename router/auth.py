@@ -17,6 +17,13 @@ config): a browser admitted that early would otherwise find no ``djwamp.history`
 from and no procedures to call. Past the wait it gets ``djwamp.error.unavailable``, which
 the client answers by reconnecting with backoff.
 
+Limits per client address (``router/limits.py``; the address behind trusted proxies, so the
+fallback gateway's sessions, which join from the node's own machine with the browser's
+``X-Forwarded-For``, count for the browser): at most ``MAX_CONNECTIONS_PER_IP`` sessions at once,
+and ``AUTH_FAILURES_PER_MINUTE`` failed authentications, after which the address is refused
+before its ticket or cookie is looked at. Both refusals are ``djwamp.error.rate_limited``, which
+the client answers like ``unavailable``. Clients on the node's own machine are not limited.
+
 ``Authenticator`` is that logic (tests build it with stand-ins); ``AuthenticatorComponent`` runs
 it in the router worker. It also closes sessions whose Django session ended: on revocation (logout,
 password change, deactivation, deletion: control entries from the bridge), at the Django
@@ -28,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from autobahn.wamp.exception import ApplicationError
@@ -39,12 +47,16 @@ from realtime import errors
 
 from . import django_access
 from .backend import BackendSession, freeze_heap, ready_topic
+from .limits import Attempts, Counts, TrustedProxies, client_key, forwarded_chain, is_local, peer_host
 from .settings import AUTHENTICATOR_URI, BACKEND_AUTHID, BROWSER_ROLES
 
 __all__ = ["REVOKE_URI", "Authenticator", "AuthenticatorComponent", "NodeReadiness", "origin_allowed"]
 
 REVOKE_URI = "djwamp.control.revoke"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+TOO_MANY_CONNECTIONS = "too many connections from this address"
+TOO_MANY_FAILURES = "too many failed sign-ins from this address, try again later"
 
 
 class AuthenticationRefused(Exception):
@@ -130,15 +142,33 @@ class Authenticator:
 
     #: how long an authentication waits for the node's start-up before "unavailable"
     START_WAIT = 30.0
+    #: a counted session still not on ``wamp.session.list`` after this long never joined (its
+    #: transport dropped between authentication and WELCOME, so no on_leave will come)
+    JOIN_GRACE = 60.0
+    #: a limited address gets one log line per this many seconds, not one per attempt
+    QUIET_FOR = 60.0
+    #: how many limited addresses are remembered for that (the oldest line is forgotten first)
+    QUIET_KEYS = 1000
 
     def __init__(self, *, conf, cookie_name: str, allowed_origins: tuple[str, ...],
-                 cookie_origins: tuple[str, ...], pool, clock, readiness: NodeReadiness,
-                 meta: Callable[..., defer.Deferred], log: Logger):
+                 cookie_origins: tuple[str, ...], trusted_proxies: tuple[str, ...], pool, clock,
+                 readiness: NodeReadiness, meta: Callable[..., defer.Deferred], log: Logger):
         self.conf, self.cookie_name, self.pool, self.clock, self.readiness = conf, cookie_name, pool, clock, readiness
         self.allowed_origins, self.cookie_origins = allowed_origins, cookie_origins
+        self.trusted = TrustedProxies.for_node(trusted_proxies)
         self.meta, self.log = meta, log
         #: the browser sessions admitted with a Django session, by WAMP session id
         self.admitted: dict[int, Admission] = {}
+        self.connections = Counts(conf.MAX_CONNECTIONS_PER_IP)
+        #: the sessions that hold one of ``connections``: WAMP session id -> (client key, since)
+        self.held: dict[int, tuple[str, float]] = {}
+        failures = conf.AUTH_FAILURES_PER_MINUTE
+        self.failures = Attempts(burst=failures, per_minute=failures, clock=clock)
+        # failures are spent when the pool answers: without a cap on the identifications in
+        # flight, one address could start any number of guesses before its bucket empties
+        self.identifying = Counts(failures)
+        #: (client key, reason) -> (when its last line was logged, refusals since, not logged)
+        self._quiet: dict[tuple[str, str], tuple[float, int]] = {}
 
     # -- authentication --------------------------------------------------------------------
 
@@ -146,6 +176,9 @@ class Authenticator:
         method = details.get("authmethod")
         transport = details.get("transport") or {}
         headers = transport.get("http_headers_received") or {}
+        key = client_key(forwarded_chain(headers.get("x-forwarded-for"), peer_host(transport.get("peer"))),
+                         self.trusted)
+        limited = not is_local(key)
         if not self.readiness.ready:
             try:
                 await self.readiness.wait(self.START_WAIT)
@@ -154,21 +187,35 @@ class Authenticator:
                               "(waiting for {missing})", method=method, peer=transport.get("peer"),
                               missing=", ".join(sorted(self.readiness.missing)))
                 raise ApplicationError(errors.UNAVAILABLE, "the node is starting, try again") from None
+        if limited:
+            # refused before the pool sees the ticket or the cookie: costs nothing and burns no ticket
+            if self._full(key):
+                self._rate_limited(key, TOO_MANY_CONNECTIONS)
+            if not (self.failures.allowed(key) and self.identifying.take(key)):
+                self._rate_limited(key, TOO_MANY_FAILURES, retry_after=self.failures.retry_after(key))
         try:
             identity = await self._identify(method, details, headers)
         except AuthenticationRefused as exc:
-            self.log.info("refused {method} session from {peer}: {reason}", method=method,
-                          peer=transport.get("peer"), reason=str(exc))
+            if limited:
+                self.failures.spend(key)
+            self.log.info("refused {method} session from {client}: {reason}", method=method, client=key,
+                          reason=str(exc))
             raise ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed") from None
         except Exception:
             self.log.failure("authentication failed on an unexpected error")
             raise ApplicationError(errors.UNAVAILABLE, "authentication is unavailable, try again") from None
+        finally:
+            if limited:
+                self.identifying.give_back(key)
         if identity.authid == BACKEND_AUTHID or identity.role not in BROWSER_ROLES:
             # a user whose primary key is "backend" must never share the components' authid
             self.log.error("refused a session whose authid would be {authid!r}", authid=identity.authid)
             raise ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed")
+        session_id = details.get("session")
+        if limited and session_id is not None:
+            self._hold(session_id, key)
         if identity.session_key:
-            self._admit(details.get("session"), identity)
+            self._admit(session_id, identity)
         return {"role": identity.role, "authid": identity.authid, "extra": identity.authextra}
 
     async def _identify(self, method: str | None, details: dict, headers: dict):
@@ -205,6 +252,39 @@ class Authenticator:
             return None
         return await self.pool.run(django_access.session_identity, session_key)
 
+    # -- limits per client address --------------------------------------------------------
+
+    def _full(self, key: str) -> bool:
+        limit = self.connections.limit
+        return bool(limit) and self.connections.held(key) >= limit
+
+    def _hold(self, session_id: int, key: str) -> None:
+        """Count ``session_id`` against ``key`` until it leaves (``forget``); refuse it if ``key``
+        filled up while it was being identified."""
+        if not self.connections.limit:
+            return  # nothing to count against: keep nothing per session
+        if not self.connections.take(key):
+            self._rate_limited(key, TOO_MANY_CONNECTIONS)
+        self.held[session_id] = (key, self.clock.seconds())
+
+    def _rate_limited(self, key: str, reason: str, retry_after: float | None = None) -> NoReturn:
+        """Refuse with ``djwamp.error.rate_limited``; log the first refusal of ``key`` and then one
+        line per ``QUIET_FOR`` seconds (a brute force must not write a line per attempt)."""
+        now = self.clock.seconds()
+        since, unlogged = self._quiet.get((key, reason), (None, 0))
+        if since is not None and now - since < self.QUIET_FOR:
+            self._quiet[key, reason] = (since, unlogged + 1)
+        else:
+            self._quiet.pop((key, reason), None)  # re-inserted last: the dict is oldest line first
+            self._quiet[key, reason] = (now, 0)
+            if len(self._quiet) > self.QUIET_KEYS:
+                del self._quiet[next(iter(self._quiet))]
+            retry = "" if retry_after is None else f" (may retry in {retry_after:.0f} s)"
+            more = f"; {unlogged} more refused since the last such line" if unlogged else ""
+            self.log.info("rate-limited {client}: {reason}{retry}{more}", client=key, reason=reason, retry=retry,
+                          more=more)
+        raise ApplicationError(errors.RATE_LIMITED, reason)
+
     # -- keeping admitted sessions honest --------------------------------------------------
 
     def _admit(self, session_id: int | None, identity) -> None:
@@ -214,17 +294,24 @@ class Authenticator:
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time()) + 0.5
             admission.expiry = self.clock.callLater(delay, self._revalidate_logged, session_id)
-        self.forget(session_id)
+        self._unwatch(session_id)
         self.admitted[session_id] = admission
 
-    def forget(self, session_id: int) -> None:
-        """The session left (or is closed): stop watching it."""
+    def _unwatch(self, session_id: int) -> None:
         admission = self.admitted.pop(session_id, None)
         if admission is not None and admission.expiry is not None and admission.expiry.active():
             admission.expiry.cancel()
 
+    def forget(self, session_id: int) -> None:
+        """The session left (or never joined): stop watching it, give back its connection.
+        Harmless for sessions that were never counted (the node's own, local clients)."""
+        held = self.held.pop(session_id, None)
+        if held is not None:
+            self.connections.give_back(held[0])
+        self._unwatch(session_id)
+
     def forget_all(self) -> None:
-        for session_id in list(self.admitted):
+        for session_id in [*self.admitted, *self.held]:
             self.forget(session_id)
 
     def _revalidate_logged(self, session_id: int) -> defer.Deferred:
@@ -253,10 +340,16 @@ class Authenticator:
             await self._kill(session_id, errors.CLOSE_REVOKED, "Your account changed; sign in again.")
 
     async def revalidate_all(self) -> None:
-        if not self.admitted:
+        """Re-validate every admitted session; forget those that are gone, and give back the
+        connections of sessions that authenticated but never joined (they get no on_leave)."""
+        if not self.admitted and not self.held:
             return
-        live = set(await self.meta("wamp.session.list", ["user", "staff"]))
+        live = set(await self.meta("wamp.session.list", list(BROWSER_ROLES)))
         for session_id in [sid for sid in self.admitted if sid not in live]:
+            self._unwatch(session_id)
+        # a session authenticated a moment ago may not have joined yet: only older ones are gone
+        joined_by = self.clock.seconds() - self.JOIN_GRACE
+        for session_id in [sid for sid, (_key, since) in self.held.items() if since < joined_by and sid not in live]:
             self.forget(session_id)
         for session_id in list(self.admitted):
             await self.revalidate(session_id)
@@ -269,7 +362,7 @@ class Authenticator:
             killed = await self.meta("wamp.session.kill_by_authid", authid, reason=errors.CLOSE_REVOKED,
                                      message="Your account changed; sign in again.")
             for session_id in [sid for sid, a in self.admitted.items() if a.authid == authid]:
-                self.forget(session_id)
+                self._unwatch(session_id)
             count = len(killed or [])
         elif action == "kill_session":
             targets = [sid for sid, a in self.admitted.items() if a.authid == authid and a.fingerprint == session]
@@ -283,7 +376,7 @@ class Authenticator:
         return count
 
     async def _kill(self, session_id: int, reason: str, message: str) -> None:
-        self.forget(session_id)
+        self._unwatch(session_id)  # its connection is given back when it has left (on_leave)
         try:
             await self.meta("wamp.session.kill", session_id, reason=reason, message=message)
         except ApplicationError as exc:
@@ -308,8 +401,8 @@ class AuthenticatorComponent(BackendSession):
         self.authenticator = Authenticator(
             conf=conf, cookie_name=await threads.deferToThread(django_access.session_cookie_name),
             allowed_origins=node.allowed_origins, cookie_origins=node.cookie_origins,
-            pool=django_access.DjangoThreadPool(size=10, name="djwamp-auth"), clock=reactor,
-            readiness=readiness, meta=self.call, log=self.log)
+            trusted_proxies=node.trusted_proxies, pool=django_access.DjangoThreadPool(size=10, name="djwamp-auth"),
+            clock=reactor, readiness=readiness, meta=self.call, log=self.log)
         # subscribed before the backend socket opens: no announcement can come earlier
         await self.subscribe(self._announced, ready_topic(node.node_id))
         if readiness.ready:
@@ -334,6 +427,13 @@ class AuthenticatorComponent(BackendSession):
 
     def _left(self, session_id, *args, **kwargs) -> None:
         self.authenticator.forget(session_id)
+
+    def onUserError(self, fail, msg) -> None:
+        # refusals are ApplicationErrors the Authenticator has logged (rate-limited ones once a
+        # minute); autobahn's default would add a warning per attempt, flooding under brute force
+        if isinstance(getattr(fail, "value", None), ApplicationError):
+            return
+        super().onUserError(fail, msg)
 
     def onLeave(self, details) -> None:
         if getattr(self, "_revalidating", None) is not None and self._revalidating.running:

@@ -60,9 +60,11 @@ class AuthorizerComponent(BackendSession):
         return {
             "allow": allowed,
             "cache": verdict.cacheable,
-            # only Django's own procedures (and djwamp.history) learn who calls, above: a callee
-            # that a rule lets a browser register would learn other users' session ids and authids
-            "disclose": False,
+            # a browser's publication names its publisher to subscribers (Django's, from the bridge,
+            # never do: an event without a publisher is from the server). Only Django's own
+            # procedures (and djwamp.history) learn who calls, above: a callee that a rule lets a
+            # browser register would learn other users' session ids and authids
+            "disclose": allowed and action == "publish",
         }
 
     @staticmethod

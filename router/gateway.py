@@ -18,6 +18,12 @@ authorizer and revocation apply exactly as over a WebSocket; the gateway decides
 A ``sid`` works only with the cookie it was opened with, and only from an allowed Origin;
 POSTs must carry ``X-Requested-With: djwamp`` (a header no cross-site form can set).
 
+Limits (``GatewayLimits``, from ``REALTIME``; docs/topics/security.md#limits-per-client): sessions
+in all, per client address and per session cookie, checked before any session is loaded or
+ticket minted; subscriptions per session; and a stream the browser does not read is closed once
+``MAX_QUEUED_BYTES`` wait for it (the node's proxy passes the browser's back-pressure on, see
+router/crossbar_fixes.py). Refusals are 429 ``djwamp.error.rate_limited`` with ``Retry-After``.
+
 A page on another origin (``DJWAMP_ALLOWED_ORIGINS``) opens with ``{"ticket": ...}`` from the
 ticket view instead: the gateway joins with that ticket, answers with CORS headers for that
 origin (never with credentials: cookies stay same-origin), and the ``sid`` is the only key.
@@ -33,6 +39,7 @@ import functools
 import hashlib
 import json
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -53,12 +60,17 @@ from realtime import errors
 from . import django_access
 from .auth import origin_allowed
 from .backend import BackendSession
+from .crossbar_fixes import FORWARDED_CHAIN
+from .limits import Counts, TrustedProxies, client_key, forwarded_chain, is_local
 
-__all__ = ["Gateway", "GatewayComponent", "SSE_HELLO", "SSE_PING", "join_as", "sse_close", "sse_event"]
+__all__ = ["Gateway", "GatewayComponent", "GatewayLimits", "SSE_HELLO", "SSE_PING", "join_as", "sse_close",
+           "sse_event"]
 
 GRACE = 30.0          # seconds a session waits for its event stream to come back
 HEARTBEAT = 15.0      # seconds between SSE comments, so proxies keep the stream open
 MAX_QUEUED = 1000     # events held for a stream that is away; more and the session is dropped
+MAX_QUEUED_BYTES = 1024 * 1024  # bytes held for a stream that is away or does not read; more: dropped
+RETRY_AFTER = 10      # seconds, the Retry-After of a 429
 MAX_BODY = 64 * 1024
 MATCHES = ("exact", "prefix", "wildcard")
 
@@ -69,6 +81,27 @@ class RequestRefused(Exception):
     def __init__(self, status: int, error: str, message: str):
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
+
+
+def _limited(message: str) -> RequestRefused:
+    return RequestRefused(429, errors.RATE_LIMITED, message)
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """What the gateway holds at most (0: no limit); ``REALTIME``'s keys of the same meaning."""
+
+    sessions: int = 10_000       # GATEWAY_MAX_SESSIONS
+    per_cookie: int = 20         # GATEWAY_MAX_SESSIONS_PER_COOKIE
+    per_address: int = 100       # MAX_CONNECTIONS_PER_IP (the authenticator counts WebSockets too)
+    subscriptions: int = 100     # GATEWAY_MAX_SUBSCRIPTIONS
+    trusted: TrustedProxies = field(default_factory=lambda: TrustedProxies.for_node(()))
+
+    @classmethod
+    def from_settings(cls, conf, trusted_proxies: tuple[str, ...]) -> GatewayLimits:
+        return cls(sessions=conf.GATEWAY_MAX_SESSIONS, per_cookie=conf.GATEWAY_MAX_SESSIONS_PER_COOKIE,
+                   per_address=conf.MAX_CONNECTIONS_PER_IP, subscriptions=conf.GATEWAY_MAX_SUBSCRIPTIONS,
+                   trusted=TrustedProxies.for_node(trusted_proxies))
 
 
 class _UserSession(ApplicationSession):
@@ -128,12 +161,16 @@ class _UserSession(ApplicationSession):
         return on_reply
 
 
-async def join_as(reactor, ws_url: str, realm: str, ticket: str | None) -> tuple[_UserSession, object]:
+async def join_as(reactor, ws_url: str, realm: str, ticket: str | None,
+                  forwarded_for: str | None = None) -> tuple[_UserSession, object]:
     """A WAMP session on the node's own WebSocket, with ``ticket`` (or anonymous): the session
-    and its join details. Raises the router's ``ApplicationError`` if it refuses the join."""
+    and its join details. Raises the router's ``ApplicationError`` if it refuses the join.
+    ``forwarded_for`` (the browser's hops) lets the authenticator count it under the browser's
+    address: the gateway joins from loopback, which the node trusts as a proxy."""
     session = _UserSession(ComponentConfig(realm=realm), ticket)
     parts = urlsplit(ws_url)
-    factory = WampWebSocketClientFactory(lambda: session, url=ws_url)
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+    factory = WampWebSocketClientFactory(lambda: session, url=ws_url, headers=headers)
     await TCP4ClientEndpoint(reactor, parts.hostname, parts.port, timeout=10).connect(factory)
     return session, await session.joined.addTimeout(10, reactor)
 
@@ -171,9 +208,33 @@ class BrowserSession:
     cookie_fingerprint: str | None
     wamp: _UserSession
     subscriptions: dict[str, object] = field(default_factory=dict)
-    queue: list[bytes] = field(default_factory=list)
+    queue: deque[bytes] = field(default_factory=deque)
     stream: object = None   # the open GET /events request, if any
     expiry: object = None   # DelayedCall closing the session when no stream came back
+    #: the client's address as the limits count it (None: not counted, the node's own machine)
+    address: str | None = None
+    #: the cookie fingerprint counted against GATEWAY_MAX_SESSIONS_PER_COOKIE (None: not counted)
+    counted_cookie: str | None = None
+    paused: bool = False    # the stream's connection is full: the browser is not reading
+    queued_bytes: int = 0
+
+
+class _StreamProducer:
+    """The event stream's push producer: Twisted pauses it while the browser's connection is full
+    (its events then wait in the session's queue, within MAX_QUEUED and MAX_QUEUED_BYTES)."""
+
+    def __init__(self, gateway: Gateway, session: BrowserSession):
+        self.gateway, self.session = gateway, session
+
+    def pauseProducing(self) -> None:
+        self.session.paused = True
+
+    def resumeProducing(self) -> None:
+        self.session.paused = False
+        self.gateway._flush(self.session)
+
+    def stopProducing(self) -> None:
+        self.session.paused = False
 
 
 class Gateway:
@@ -182,8 +243,13 @@ class Gateway:
 
     def __init__(self, *, reactor, ws_url: str, realm: str, origins: tuple[str, ...],
                  ticket_origins: tuple[str, ...], cookie_name: str, allow_anonymous: bool, pool, log: Logger,
-                 connect: Callable[[str | None], Awaitable[tuple[object, object]]] | None = None):
+                 connect: Callable[[str | None, str | None], Awaitable[tuple[object, object]]] | None = None,
+                 limits: GatewayLimits | None = None):
         self.connect = connect or functools.partial(join_as, reactor, ws_url, realm)
+        self.limits = limits or GatewayLimits()
+        self._by_address = Counts(self.limits.per_address)
+        self._by_cookie = Counts(self.limits.per_cookie)
+        self._opening = 0  # opens past the limits' checks, not yet in self.sessions
         self.reactor, self.origins = reactor, origins
         self.ticket_origins = ticket_origins
         self.cookie_name, self.allow_anonymous, self.pool, self.log = cookie_name, allow_anonymous, pool, log
@@ -243,30 +309,70 @@ class Gateway:
             raise RequestRefused(404, errors.NOT_AUTHENTICATED, "no such session")
         return session
 
+    def _client(self, request) -> tuple[str, str | None]:
+        """The browser's hops as the node's proxy passed them on, and the address limits count
+        (None for the node's own machine)."""
+        peer = getattr(request.getClientAddress(), "host", None) or "unknown"
+        chain = forwarded_chain(request.getHeader(FORWARDED_CHAIN.decode()), peer)
+        key = client_key(chain, self.limits.trusted)
+        return ", ".join(chain), None if is_local(key) else key
+
+    def _hold(self, address: str | None, binding: str | None) -> None:
+        """Count an opening session against the limits, or refuse it (nothing counted)."""
+        if self.limits.sessions and len(self.sessions) + self._opening >= self.limits.sessions:
+            raise _limited("the real-time service is full")
+        if address is not None and not self._by_address.take(address):
+            raise _limited("too many connections from this address")
+        if binding is not None and not self._by_cookie.take(binding):
+            if address is not None:
+                self._by_address.give_back(address)
+            raise _limited("too many sessions for this browser")
+        self._opening += 1
+
+    def _release(self, address: str | None, binding: str | None) -> None:
+        if address is not None:
+            self._by_address.give_back(address)
+        if binding is not None:
+            self._by_cookie.give_back(binding)
+
     async def open(self, request) -> dict:
         body = self._body(request)
+        hops, address = self._client(request)
         if "ticket" in body:
             # a page elsewhere, with a ticket from the ticket view: the router checks it
             self._check_origin(request, self.ticket_origins)
             ticket, binding = body["ticket"], None
             if not isinstance(ticket, str) or not ticket:
                 raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "ticket must be a string")
-        else:
+        else:  # the browser's cookie: validated below, once the limits let it in
             cookie = self._cookie(request)
-            identity = await self.pool.run(django_access.session_identity, cookie) if cookie else None
-            if identity is None and not self.allow_anonymous:
-                raise RequestRefused(403, errors.NOT_AUTHENTICATED, "sign in first")
-            ticket, binding = None, _fingerprint(cookie)
-            if identity is not None:
-                ticket = await self.pool.run(django_access.mint_ticket, identity.session_key, identity.authid)
+            binding = _fingerprint(cookie)
+        # a cookie-less request is limited by its address only: all of them share one fingerprint
+        counted = binding if binding is not None and cookie else None
+        self._hold(address, counted)
         try:
-            wamp, details = await self.connect(ticket)
-        except ApplicationError as exc:
-            raise RequestRefused(403, exc.error, "the router refused the session") from None
-        except Exception:
-            raise RequestRefused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
+            if binding is not None:
+                identity = await self.pool.run(django_access.session_identity, cookie) if cookie else None
+                if identity is None and not self.allow_anonymous:
+                    raise RequestRefused(403, errors.NOT_AUTHENTICATED, "sign in first")
+                ticket = None
+                if identity is not None:
+                    ticket = await self.pool.run(django_access.mint_ticket, identity.session_key, identity.authid)
+            try:
+                wamp, details = await self.connect(ticket, hops)
+            except ApplicationError as exc:
+                if exc.error == errors.RATE_LIMITED:
+                    raise _limited(exc.args[0] if exc.args else "too many connections") from None
+                raise RequestRefused(403, exc.error, "the router refused the session") from None
+            except Exception:
+                raise RequestRefused(503, errors.UNAVAILABLE, "real-time service unavailable") from None
+        except BaseException:
+            self._release(address, counted)
+            raise
+        finally:
+            self._opening -= 1
         sid = secrets.token_urlsafe(24)
-        session = BrowserSession(sid, binding, wamp)
+        session = BrowserSession(sid, binding, wamp, address=address, counted_cookie=counted)
         self.sessions[sid] = session
         wamp.gone.addCallback(lambda closing: self._ended(sid, closing))
         self._await_stream(session)
@@ -276,18 +382,17 @@ class Gateway:
     def events(self, request) -> object:
         session = self._session(request, request.args.get(b"sid", [b""])[0].decode("latin-1"), require_origin=False)
         if session.stream is not None:
-            session.stream.finish()
+            _end_stream(session.stream)
         if session.expiry is not None and session.expiry.active():
             session.expiry.cancel()
         request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")
         request.write(SSE_HELLO)
-        session.stream = request
-        for chunk in session.queue:
-            request.write(chunk)
-        session.queue.clear()
+        session.stream, session.paused = request, False
+        request.registerProducer(_StreamProducer(self, session), True)
         request.notifyFinish().addBoth(lambda _: self._stream_gone(session, request))
+        self._flush(session)
         return server.NOT_DONE_YET
 
     async def subscribe(self, request) -> dict:
@@ -299,13 +404,24 @@ class Gateway:
         if match is not None and match not in MATCHES:
             raise RequestRefused(400, errors.WAMP_INVALID_ARGUMENT, "match is one of exact, prefix, wildcard")
         _check_uri(topic, "topic", wildcard=match == "wildcard")
+        if self.limits.subscriptions and len(session.subscriptions) >= self.limits.subscriptions:
+            raise _limited("too many subscriptions for this session")
         options = SubscribeOptions(match=match, details_arg="_djwamp_details") if match else \
             SubscribeOptions(details_arg="_djwamp_details")
 
         def on_event(*args, _djwamp_details=None, **kwargs):
             self._push(session, topic, _djwamp_details, args, kwargs)
 
-        session.subscriptions[topic] = await session.wamp.subscribe(on_event, topic, options=options)
+        session.subscriptions[topic] = None  # a placeholder while the router answers: counted, not doubled
+        try:
+            subscription = await session.wamp.subscribe(on_event, topic, options=options)
+        except BaseException:
+            session.subscriptions.pop(topic, None)
+            raise
+        if topic in session.subscriptions:
+            session.subscriptions[topic] = subscription
+        else:  # unsubscribed while the router answered
+            await subscription.unsubscribe()
         return {"topic": topic}
 
     async def unsubscribe(self, request) -> dict:
@@ -331,24 +447,36 @@ class Gateway:
     # -- the event stream -----------------------------------------------------------------------
 
     def _push(self, session: BrowserSession, topic: str, details, args, kwargs) -> None:
+        publisher = None
+        if getattr(details, "publisher_authid", None) is not None:
+            publisher = {"authid": details.publisher_authid, "authrole": details.publisher_authrole}
         chunk = sse_event(getattr(details, "transaction_hash", None),
                           {"topic": details.topic or topic if details else topic, "subscription": topic,
-                           "args": list(args), "kwargs": kwargs})
-        if session.stream is not None:
+                           "args": list(args), "kwargs": kwargs, "publisher": publisher})
+        if session.stream is not None and not session.paused and not session.queue:
             session.stream.write(chunk)
-        elif len(session.queue) < MAX_QUEUED:
+        elif len(session.queue) < MAX_QUEUED and session.queued_bytes + len(chunk) <= MAX_QUEUED_BYTES:
             session.queue.append(chunk)
+            session.queued_bytes += len(chunk)
         else:
-            self._close(session.sid, "too many events while the stream was away")
+            self._close(session.sid, "too many events waiting: the stream is away or not read")
+
+    def _flush(self, session: BrowserSession) -> None:
+        """Write what waits while the stream is there and its connection takes more."""
+        while session.queue and session.stream is not None and not session.paused:
+            chunk = session.queue.popleft()
+            session.queued_bytes -= len(chunk)
+            session.stream.write(chunk)  # may pause the producer: the loop stops there
 
     def _ping(self) -> None:
         for session in list(self.sessions.values()):
-            if session.stream is not None:
+            if session.stream is not None and not session.paused:
                 session.stream.write(SSE_PING)
 
     def _stream_gone(self, session: BrowserSession, request) -> None:
         if session.stream is request:
-            session.stream = None
+            session.stream, session.paused = None, False
+            _end_stream(request)
             self._await_stream(session)
 
     def _await_stream(self, session: BrowserSession) -> None:
@@ -361,10 +489,11 @@ class Gateway:
             return
         if session.expiry is not None and session.expiry.active():
             session.expiry.cancel()
+        self._release(session.address, session.counted_cookie)
         reason = getattr(closing, "reason", None) or errors.UNAVAILABLE
         if session.stream is not None:
             session.stream.write(sse_close(reason, getattr(closing, "message", "") or ""))
-            session.stream.finish()
+            _end_stream(session.stream)
 
     def _close(self, sid: str, why: str) -> None:
         session = self.sessions.get(sid)
@@ -374,6 +503,17 @@ class Gateway:
                 session.wamp.leave("wamp.close.normal")
             else:
                 self._ended(sid, None)
+
+
+def _end_stream(request) -> None:
+    """Finish an event stream (if it is not finished yet), its producer unregistered first."""
+    if getattr(request, "_disconnected", False):
+        request.producer = None  # the connection went, and its channel with it: nothing to unregister
+        return
+    if getattr(request, "producer", None) is not None:
+        request.unregisterProducer()
+    if not request.finished:
+        request.finish()
 
 
 def _fingerprint(cookie: str) -> str:
@@ -428,6 +568,8 @@ class _Endpoint(resource.Resource):
     def _failure(self, request, failure) -> None:
         if failure.check(RequestRefused):
             refused = failure.value
+            if refused.status == 429:
+                request.setHeader(b"retry-after", str(RETRY_AFTER).encode())
             return self._reply(request, refused.status, {"error": refused.error, "message": refused.message})
         if failure.check(ApplicationError):
             exc = failure.value
@@ -451,6 +593,14 @@ class _Endpoint(resource.Resource):
         request.finish()
 
 
+class _QuietSite(server.Site):
+    """No access log: twisted.web would write a line per request into the node's log, and the
+    line of ``GET /events?sid=...`` names the session's secret (for a ticket session, its only key)."""
+
+    def log(self, request) -> None:
+        pass
+
+
 class GatewayComponent(BackendSession):
     """Runs the SSE/POST gateway inside the node, on DJWAMP_GATEWAY_PORT (loopback only)."""
 
@@ -467,11 +617,11 @@ class GatewayComponent(BackendSession):
             origins=node.cookie_origins, ticket_origins=node.allowed_origins,
             cookie_name=await threads.deferToThread(django_access.session_cookie_name),
             allow_anonymous=conf.ALLOW_ANONYMOUS, pool=django_access.DjangoThreadPool(size=4, name="djwamp-gateway"),
-            log=self.log)
+            log=self.log, limits=GatewayLimits.from_settings(conf, node.trusted_proxies))
         root = resource.Resource()
         for name in ("open", "events", "subscribe", "unsubscribe", "call"):
             root.putChild(name.encode(), _Endpoint(self.gateway, name))
-        site = server.Site(root)
+        site = _QuietSite(root)
         site.displayTracebacks = False
         self._port = await TCP4ServerEndpoint(reactor, node.gateway_port, interface="127.0.0.1").listen(site)
         self.gateway.start()

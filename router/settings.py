@@ -8,6 +8,7 @@ through router/django_access.py.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -47,6 +48,8 @@ class NodeSettings:
     #: origins whose session cookie counts (default: the site's own); others need a ticket
     cookie_origins: tuple[str, ...] = ()
     backend_secret: str = field(default="", repr=False)
+    #: proxies whose X-Forwarded-For names the client (DJWAMP_TRUSTED_PROXIES; router/limits.py)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     #: where the dev runner keeps its node directory and its private Redis socket
     run_dir: Path = REPO_ROOT / ".run"
 
@@ -75,6 +78,7 @@ class NodeSettings:
             allowed_origins=origins,
             cookie_origins=cookie_origins,
             backend_secret=env.get("DJWAMP_BACKEND_SECRET", ""),
+            trusted_proxies=_networks(env, "DJWAMP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
             run_dir=Path(env.get("DJWAMP_RUN_DIR") or REPO_ROOT / ".run").resolve(),
         )
 
@@ -107,6 +111,20 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
             raise SettingsError(f"{name} entry {origin!r}: write scheme://host:port with a literal host "
                                 "(Crossbar needs the port, e.g. https://example.com:443; the port may be *)")
     return origins
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    networks = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name} entry {network!r} is not an IP address or network "
+                                "(e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+    return networks
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -263,7 +263,10 @@ export class Realtime extends Emitter {
     // the fallback passes the id in the details; over a WebSocket the hook kept it
     const wire = (details && details.transaction_hash !== undefined ? details : this._current.details) || {};
     const id = typeof wire.transaction_hash === "string" && wire.transaction_hash ? wire.transaction_hash : null;
-    this._hand(sub, { id, topic: (details && details.topic) || sub.topic, args, kwargs });
+    // the router names the publisher of a browser's publication; Django's events have none
+    const publisher = typeof wire.publisher_authid === "string"
+      ? { authid: wire.publisher_authid, authrole: wire.publisher_authrole || null } : null;
+    this._hand(sub, { id, topic: (details && details.topic) || sub.topic, args, kwargs, publisher });
   }
 
   _hand(sub, event) {
@@ -290,7 +293,8 @@ export class Realtime extends Emitter {
       for (let page = 0; complete && more && page < 20; page += 1) {
         const result = await session.call(HISTORY, [sub.topic], { since: cursor, limit: 100 });
         for (const event of result.events) {
-          this._hand(sub, { id: event.id, topic: sub.topic, args: event.args, kwargs: event.kwargs, replayed: true });
+          this._hand(sub, { id: event.id, topic: sub.topic, args: event.args, kwargs: event.kwargs, publisher: null,
+                            replayed: true });
           cursor = event.id;
         }
         complete = complete && result.complete;

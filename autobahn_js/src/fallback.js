@@ -105,6 +105,10 @@ export class FallbackSession {
 
   _event(data, lastEventId) {
     const handler = this.handlers.get(data.subscription);
-    if (handler) handler(data.args || [], data.kwargs || {}, { topic: data.topic, transaction_hash: lastEventId || null });
+    const publisher = data.publisher || {};
+    if (handler) {
+      handler(data.args || [], data.kwargs || {}, { topic: data.topic, transaction_hash: lastEventId || null,
+                                                    publisher_authid: publisher.authid, publisher_authrole: publisher.authrole });
+    }
   }
 }

@@ -39,6 +39,10 @@ class FakeSession {
   }
 
   event(topic, id, ...args) { this._MESSAGE_MAP[36]([36, topic, 1, { transaction_hash: id }, args, {}]); }
+
+  browserEvent(topic, authid, ...args) {
+    this._MESSAGE_MAP[36]([36, topic, 1, { publisher: 99, publisher_authid: authid, publisher_authrole: "user" }, args, {}]);
+  }
 }
 
 function harness() {
@@ -137,6 +141,28 @@ test("a node that is still starting (djwamp.error.unavailable) is tried again wi
   assert.equal(h.rt.state, "reconnecting");
   assert.deepEqual(disconnected, ["djwamp.error.unavailable"]);
   assert.equal(h.timers.at(-1).ms, 1000);
+  h.timers.at(-1).fn();
+  await h.up();
+  assert.equal(h.rt.state, "connected");
+});
+
+test("a join refused for a limit (djwamp.error.rate_limited) is tried again with backoff, not signed out", async () => {
+  // the authenticator answers this when the address holds too many sessions or failed too often
+  const h = harness();
+  const disconnected = [];
+  const revoked = [];
+  h.rt.on("disconnected", (d) => disconnected.push([d.reason, d.message]));
+  h.rt.on("revoked", (r) => revoked.push(r.reason));
+  h.rt.open();
+  const message = "too many failed sign-ins from this address, try again later";
+  h.connections.at(-1).onclose("closed", { reason: "djwamp.error.rate_limited", message });
+  assert.equal(h.rt.state, "reconnecting");
+  assert.deepEqual(disconnected, [["djwamp.error.rate_limited", message]]);
+  assert.deepEqual(revoked, []);
+  assert.equal(h.timers.at(-1).ms, 1000);
+  h.timers.at(-1).fn();
+  h.connections.at(-1).onclose("closed", { reason: "djwamp.error.rate_limited", message });
+  assert.equal(h.timers.at(-1).ms, 2000, "each refusal waits longer");
   h.timers.at(-1).fn();
   await h.up();
   assert.equal(h.rt.state, "connected");
@@ -250,4 +276,15 @@ test("a resume that would need more than 20 pages is reported as a gap", async (
     events: [{ id: `${(n += 1)}-0`, args: [n], kwargs: {} }], complete: true, more: true }));
   assert.equal(next.calls.filter(([p]) => p === "djwamp.history").length, 20);
   assert.deepEqual(gaps, [{ topic: "public.feed", since: "5-0" }]);
+});
+
+test("an event says who published it: null for Django's, the user for a browser's", async () => {
+  const h = harness();
+  h.rt.open();
+  const session = await h.up();
+  const got = [];
+  await h.rt.subscribe("public.chat.lobby", (data, event) => got.push([data, event.publisher]));
+  session.event("public.chat.lobby", "1-0", "from django");
+  session.browserEvent("public.chat.lobby", "7", "from a browser");
+  assert.deepEqual(got, [["from django", null], ["from a browser", { authid: "7", authrole: "user" }]]);
 });

@@ -49,6 +49,13 @@ test("without WebSocket the client uses the gateway: events carry their ids, cal
   g.sources[0].onmessage({ data: JSON.stringify({ subscription: "user.7.inbox", topic: "user.7.inbox",
                                                   args: [{ text: "hi" }], kwargs: {} }), lastEventId: "9-0" });
   assert.deepEqual(got, [[{ text: "hi" }, "9-0"]]);
+  const from = [];
+  await rt.subscribe("public.chat.lobby", (data, event) => from.push([data, event.publisher]));
+  for (const publisher of [null, { authid: "8", authrole: "user" }]) {
+    g.sources[0].onmessage({ data: JSON.stringify({ subscription: "public.chat.lobby", topic: "public.chat.lobby",
+                                                    args: ["x"], kwargs: {}, publisher }), lastEventId: "" });
+  }
+  assert.deepEqual(from, [["x", null], ["x", { authid: "8", authrole: "user" }]]);
   assert.equal(await rt.call("demo.add", 40, 2), 42);
   assert.ok(g.posts.every(([, body, header]) => header === "djwamp" && (body.sid === "S1" || !body.sid)));
 });
@@ -91,6 +98,38 @@ test("a lost stream reconnects with a new gateway session", async () => {
   g.timers.at(-1).fn();
   await tick();
   assert.equal(g.sources.length, 2);
+});
+
+test("a 429 from the gateway's open is tried again with backoff, not taken as signed out", async () => {
+  const g = gateway();
+  const answers = [
+    { status: 429, body: { error: "djwamp.error.rate_limited", message: "too many sessions for this browser" } },
+    { status: 429, body: null }, // a proxy's own 429, with no JSON
+  ];
+  const env = { ...g.env, fetch: async (url, init) => {
+    const answer = url.endsWith("/open") && answers.shift();
+    if (!answer) return g.env.fetch(url, init);
+    return { status: answer.status, json: async () => { if (!answer.body) throw new SyntaxError("not JSON"); return answer.body; } };
+  } };
+  const rt = new Realtime({ url: "ws://x/ws", realm: "djwamp", backoff: { initial: 1, jitter: 0 } }, env);
+  const disconnected = [];
+  const revoked = [];
+  rt.on("disconnected", (d) => disconnected.push(d.reason));
+  rt.on("revoked", (r) => revoked.push(r.reason));
+  rt.open();
+  await tick();
+  assert.equal(rt.state, "reconnecting");
+  assert.equal(g.timers.at(-1).ms, 1000);
+  g.timers.at(-1).fn();
+  await tick();
+  assert.equal(g.timers.at(-1).ms, 2000);
+  g.timers.at(-1).fn();
+  await tick();
+  g.sources[0].onopen();
+  await tick();
+  assert.equal(rt.state, "connected");
+  assert.deepEqual(disconnected, ["djwamp.error.rate_limited", "closed"]);
+  assert.deepEqual(revoked, []);
 });
 
 test("after two WebSocket attempts that never got through, the client switches to the fallback", async () => {

@@ -129,8 +129,9 @@ REALTIME = {
     # last 50 events, each user's last 20
     "HISTORY": {"public.feed": 50, "public.chat.": 50, "user.": 20},
 }
-# Test/dev hooks for the procedure pool (unset: the REALTIME defaults).
-for _key, _parse in (("RPC_WORKERS", int), ("RPC_QUEUE", int), ("RPC_TIMEOUT", float)):
+# Test/dev hooks for the procedure pool and the limits per client (unset: the REALTIME defaults).
+for _key, _parse in (("RPC_WORKERS", int), ("RPC_QUEUE", int), ("RPC_TIMEOUT", float),
+                     ("MAX_CONNECTIONS_PER_IP", int), ("AUTH_FAILURES_PER_MINUTE", int)):
     if os.environ.get(f"DJWAMP_{_key}"):
         REALTIME[_key] = _env_number(f"DJWAMP_{_key}", "", _parse)
 

@@ -32,6 +32,11 @@ DEFAULTS = {
     "RPC_WORKERS": 16,
     "RPC_QUEUE": 64,
     "RPC_TIMEOUT": 30.0,
+    "MAX_CONNECTIONS_PER_IP": 100,
+    "AUTH_FAILURES_PER_MINUTE": 20,
+    "GATEWAY_MAX_SESSIONS": 10_000,
+    "GATEWAY_MAX_SESSIONS_PER_COOKIE": 20,
+    "GATEWAY_MAX_SUBSCRIPTIONS": 100,
 }
 
 
@@ -56,6 +61,11 @@ class RealtimeSettings:
     RPC_WORKERS: int
     RPC_QUEUE: int
     RPC_TIMEOUT: float
+    MAX_CONNECTIONS_PER_IP: int
+    AUTH_FAILURES_PER_MINUTE: int
+    GATEWAY_MAX_SESSIONS: int
+    GATEWAY_MAX_SESSIONS_PER_COOKIE: int
+    GATEWAY_MAX_SUBSCRIPTIONS: int
 
     @functools.cached_property
     def history(self) -> _history.HistoryPolicy:
@@ -131,6 +141,14 @@ _VALIDATORS = {
     "RPC_WORKERS": (_positive_int, "a whole number of threads greater than 0 (default 16)"),
     "RPC_QUEUE": (_non_negative_int, "a whole number of calls, 0 or more (default 64)"),
     "RPC_TIMEOUT": (_positive_number, "a number of seconds greater than 0 (default 30)"),
+    "MAX_CONNECTIONS_PER_IP": (_non_negative_int, "a whole number of sessions, 0 for no limit (default 100)"),
+    "AUTH_FAILURES_PER_MINUTE": (_non_negative_int, "a whole number of failed authentications, 0 for no limit "
+                                                    "(default 20)"),
+    "GATEWAY_MAX_SESSIONS": (_non_negative_int, "a whole number of sessions, 0 for no limit (default 10000)"),
+    "GATEWAY_MAX_SESSIONS_PER_COOKIE": (_non_negative_int, "a whole number of sessions, 0 for no limit "
+                                                           "(default 20)"),
+    "GATEWAY_MAX_SUBSCRIPTIONS": (_non_negative_int, "a whole number of subscriptions, 0 for no limit "
+                                                     "(default 100)"),
 }
 
 

@@ -10,7 +10,7 @@ this module disagree.
 __all__ = [
     "BUSY", "CLIENT", "CLOSE_LOGGED_OUT", "CLOSE_REVOKED", "CLOSE_SESSION_ENDED", "COMPONENT_FAILED",
     "INTERNAL", "INVALID_ARGUMENT", "INVALID_EVENT", "NOT_AUTHENTICATED", "NOT_AUTHORIZED", "NOT_FOUND",
-    "NO_HISTORY", "NO_SUCH_SESSION", "OFFLINE", "PERMISSION_DENIED", "TIMEOUT", "UNAVAILABLE",
+    "NO_HISTORY", "NO_SUCH_SESSION", "OFFLINE", "PERMISSION_DENIED", "RATE_LIMITED", "TIMEOUT", "UNAVAILABLE",
     "WAMP_INVALID_ARGUMENT", "WAMP_INVALID_URI",
 ]
 
@@ -23,6 +23,12 @@ NOT_AUTHENTICATED = "djwamp.error.not_authenticated"
 UNAVAILABLE = "djwamp.error.unavailable"
 """Redis, the session store or the database failed, or the node is still starting after 30 s:
 try again later. Also from ``djwamp.history``, the ticket view (503) and the gateway (503, 500)."""
+
+RATE_LIMITED = "djwamp.error.rate_limited"
+"""A limit of docs/topics/security.md#limits was reached: the client's address holds
+``MAX_CONNECTIONS_PER_IP`` sessions or failed to authenticate too often, its session cookie holds
+``GATEWAY_MAX_SESSIONS_PER_COOKIE`` fallback sessions, or the gateway is full. The router's
+refusal of a session, the gateway's 429 (with ``Retry-After``). The client retries with backoff."""
 
 # --- actions ------------------------------------------------------------------------------------
 

@@ -16,32 +16,16 @@ import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import PublishOptions
 from django.core import signing
-from django.test import Client
 from twisted.internet import threads
 
 from realtime import errors, publish
 from realtime._identity import TICKET_SALT
 from tests.conftest import running_node
-from tests.integration.browsers import USED_SECRETS, connect, login, make_user
+from tests.integration.browsers import USED_SECRETS, connect, get_ticket, login, make_user, refused
 from tests.users import ACCOUNT_CHANGES
 from tests.wamp import EventCollector, sleep
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def get_ticket(client: Client) -> str:
-    response = client.post("/realtime/ticket/")
-    assert response.status_code == 200, response.content
-    ticket = response.json()["ticket"]
-    USED_SECRETS.append(ticket)
-    return ticket
-
-
-async def refused(coro) -> str:
-    with pytest.raises(ApplicationError) as info:
-        session = await coro
-        session.leave()
-    return info.value.error
 
 
 # -- cookies ----------------------------------------------------------------------------------

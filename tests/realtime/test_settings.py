@@ -263,3 +263,33 @@ def test_other_settings_changes_do_not_reset_realtime(settings):
 def test_topic_prefixes_cannot_name_a_reserved_prefix(prefix):
     problems = find_problems({"TOPIC_PREFIXES": ["public.", prefix]})
     assert [p.id for p in problems] == ["realtime.E003"]
+
+
+# -- realtime.W001: browsers allowed to publish where Django publishes ---------------------------
+
+@pytest.mark.parametrize(("rule", "warned"), [
+    ({"uri": "public.chat.", "allow": ["subscribe", "publish"]}, True),       # under TOPIC_PREFIXES' public.
+    ({"uri": "public.chat.lobby", "match": "exact", "allow": ["publish"]}, True),
+    ({"uri": "public.", "allow": ["publish"], "roles": ["staff"]}, True),      # all of public.
+    ({"uri": "user.{user}.", "allow": ["publish"], "roles": ["user"]}, True),
+    ({"uri": "public..typing", "match": "wildcard", "allow": ["publish"]}, True),
+    ({"uri": "chat.", "allow": ["subscribe", "publish"]}, False),             # a prefix of its own
+    ({"uri": "chat..typing", "match": "wildcard", "allow": ["publish"]}, False),
+    ({"uri": "public.chat.", "allow": ["subscribe"]}, False),                 # no publish
+    ({"uri": "publicity.", "allow": ["publish"]}, False),
+])
+def test_a_rule_that_lets_browsers_publish_where_django_does_is_w001(settings, rule, warned):
+    from realtime.checks import check_browser_publications
+
+    settings.REALTIME = {"RULES": [{"uri": "public.", "allow": ["subscribe"]}, rule]}
+    found = check_browser_publications()
+    assert _ids(found) == (["realtime.W001"] if warned else [])
+    if warned:
+        assert "RULES'][1]" in found[0].msg and "event.publisher" in found[0].hint
+
+
+def test_w001_is_a_warning_that_does_not_stop_check(settings):
+    settings.REALTIME = {"RULES": [{"uri": "public.chat.", "allow": ["subscribe", "publish"]}]}
+    out = io.StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "realtime.W001" in out.getvalue()

@@ -9,7 +9,7 @@ import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.logger import Logger
+from twisted.logger import Logger, formatEvent
 
 from realtime import errors
 from realtime._identity import Identity, fingerprint
@@ -110,19 +110,23 @@ def identity(authid="7", role="user", key="key-1", expires_at=None):
     return Identity(authid=authid, role=role, authextra={"username": "ada"}, session_key=key, expires_at=expires_at)
 
 
-def make_authenticator(pool=None, meta=None, *, anonymous=True, ready=True, clock=None):
+def make_authenticator(pool=None, meta=None, *, anonymous=True, ready=True, clock=None, connections=100,
+                       failures=20, trusted=(), log=None):
     clock = clock or Clock()
-    conf = SimpleNamespace(ALLOW_ANONYMOUS=anonymous, REVALIDATE_INTERVAL=60)
+    conf = SimpleNamespace(ALLOW_ANONYMOUS=anonymous, REVALIDATE_INTERVAL=60, MAX_CONNECTIONS_PER_IP=connections,
+                           AUTH_FAILURES_PER_MINUTE=failures)
     return Authenticator(conf=conf, cookie_name="sessionid", allowed_origins=("http://site:80",),
-                         cookie_origins=("http://site:80",), pool=pool or StandInPool(), clock=clock,
-                         readiness=NodeReadiness(() if ready else ("bridge",), clock), meta=meta or StandInMeta(),
-                         log=Logger())
+                         cookie_origins=("http://site:80",), trusted_proxies=trusted, pool=pool or StandInPool(),
+                         clock=clock, readiness=NodeReadiness(() if ready else ("bridge",), clock),
+                         meta=meta or StandInMeta(), log=log or Logger())
 
 
-def details(method="anonymous", *, origin="http://site:80", cookie="sessionid=key-1", session=101, **more):
-    headers = {k: v for k, v in (("origin", origin), ("cookie", cookie)) if v is not None}
-    return {"authmethod": method, "session": session, "transport": {"peer": "tcp4:127.0.0.1:1",
-                                                                     "http_headers_received": headers}, **more}
+def details(method="anonymous", *, origin="http://site:80", cookie="sessionid=key-1", session=101,
+            peer="tcp4:127.0.0.1:1", forwarded=None, **more):
+    headers = {k: v for k, v in (("origin", origin), ("cookie", cookie), ("x-forwarded-for", forwarded))
+               if v is not None}
+    return {"authmethod": method, "session": session, "transport": {"peer": peer, "http_headers_received": headers},
+            **more}
 
 
 @pytest_twisted.ensureDeferred
@@ -231,3 +235,196 @@ async def test_revocations_the_authenticator_cannot_carry_out_are_invalid_argume
     with pytest.raises(ApplicationError) as refused:
         await auth.revoke(action, authid)
     assert refused.value.error == errors.WAMP_INVALID_ARGUMENT and auth.meta.calls == []
+
+
+# -- limits per client address (router/limits.py) --------------------------------------------
+
+ATTACKER = "tcp4:203.0.113.7:40000"
+BAD_TICKET = (None, "bad signature")
+
+
+def ticket(session=101, peer=ATTACKER, **more):
+    return details("ticket", cookie=None, origin=None, session=session, peer=peer, ticket="T-secret", **more)
+
+
+async def outcome(auth, attempt) -> str:
+    """What the client sees: the role it got, or the error URI it was refused with."""
+    try:
+        return (await auth.authenticate("djwamp", None, attempt))["role"]
+    except ApplicationError as exc:
+        return exc.error
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_address_is_refused_after_its_failed_sign_ins_until_its_bucket_refills():
+    clock = Clock()
+    pool = StandInPool(ticket_identity=BAD_TICKET)
+    auth = make_authenticator(pool, clock=clock, failures=3)
+    assert [await outcome(auth, ticket()) for _ in range(4)] == [errors.NOT_AUTHENTICATED] * 3 + [errors.RATE_LIMITED]
+    with pytest.raises(ApplicationError) as refused:
+        await auth.authenticate("djwamp", None, ticket())
+    assert refused.value.args[0] == "too many failed sign-ins from this address, try again later"
+    clock.advance(60 / 3)  # three a minute: one attempt back
+    pool.results["ticket_identity"] = (identity(), "")
+    assert await outcome(auth, ticket()) == "user"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_limited_attempt_never_reaches_the_pool_so_no_ticket_is_redeemed():
+    pool = StandInPool(ticket_identity=BAD_TICKET)
+    auth = make_authenticator(pool, failures=2)
+    for _ in range(2):
+        await outcome(auth, ticket())
+    pool.results["ticket_identity"] = (identity(), "")  # a valid ticket, after the guesses
+    assert await outcome(auth, ticket()) == errors.RATE_LIMITED
+    assert len(pool.calls) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_neither_a_sign_in_nor_our_own_failure_spends_an_attempt():
+    pool = StandInPool(ticket_identity=(identity(), ""))
+    auth = make_authenticator(pool, failures=2)
+    assert [await outcome(auth, ticket(session=s)) for s in range(10)] == ["user"] * 10
+    pool.results["ticket_identity"] = RuntimeError("database down")
+    assert [await outcome(auth, ticket()) for _ in range(5)] == [errors.UNAVAILABLE] * 5
+    pool.results["ticket_identity"] = BAD_TICKET
+    assert [await outcome(auth, ticket()) for _ in range(3)] == [errors.NOT_AUTHENTICATED] * 2 + [errors.RATE_LIMITED]
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_origins_and_refused_anonymous_visitors_spend_attempts_too():
+    auth = make_authenticator(anonymous=False, failures=2)
+    first = details(peer=ATTACKER, origin="http://evil:80")
+    second = details(peer=ATTACKER, cookie=None)
+    assert [await outcome(auth, a) for a in (first, second, second)] == [errors.NOT_AUTHENTICATED] * 2 + [
+        errors.RATE_LIMITED]
+
+
+class PendingPool:
+    """Identifications that answer only when the test says so (to have some in flight at once)."""
+
+    def __init__(self):
+        self.pending: list[defer.Deferred] = []
+
+    def run(self, fn, *args):
+        self.pending.append(defer.Deferred())
+        return self.pending[-1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_guesses_in_flight_at_once_cannot_outrun_the_budget():
+    # failures are spent when the pool answers: without a cap, 1000 guesses sent at once would all start
+    pool = PendingPool()
+    auth = make_authenticator(pool, failures=2)
+    attempts = [defer.ensureDeferred(outcome(auth, ticket(session=s))) for s in range(5)]
+    assert len(pool.pending) == 2
+    assert [a.result for a in attempts[2:]] == [errors.RATE_LIMITED] * 3
+    for answer in pool.pending:
+        answer.callback(BAD_TICKET)
+    assert [a.result for a in attempts[:2]] == [errors.NOT_AUTHENTICATED] * 2
+    assert len(auth.identifying) == 0, "nothing stays in flight"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_address_holds_at_most_its_sessions_and_gets_one_back_when_one_leaves():
+    pool = StandInPool(session_identity=identity())
+    auth = make_authenticator(pool, connections=2)
+    assert [await outcome(auth, details(session=s, peer=ATTACKER)) for s in (1, 2, 3)] == [
+        "user", "user", errors.RATE_LIMITED]
+    with pytest.raises(ApplicationError) as refused:
+        await auth.authenticate("djwamp", None, details(session=3, peer=ATTACKER))
+    assert refused.value.args[0] == "too many connections from this address"
+    assert len(pool.calls) == 2, "a full address is refused before its cookie or ticket is looked at"
+    assert await outcome(auth, details(session=4, peer="tcp4:203.0.113.8:1")) == "user"
+    auth.forget(1)
+    auth.forget(1)  # on_leave twice, or for sessions never counted (the node's own): harmless
+    auth.forget(999)
+    assert await outcome(auth, details(session=5, peer=ATTACKER)) == "user"
+    assert auth.connections.held("203.0.113.7") == 2 and sorted(auth.held) == [2, 4, 5]
+
+
+@pytest_twisted.ensureDeferred
+async def test_anonymous_sessions_count_too():
+    auth = make_authenticator(StandInPool(), connections=1)
+    assert await outcome(auth, details(session=1, peer=ATTACKER, cookie=None)) == "anonymous"
+    assert await outcome(auth, details(session=2, peer=ATTACKER, cookie=None)) == errors.RATE_LIMITED
+    assert list(auth.held) == [1] and auth.admitted == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_that_filled_the_address_while_another_was_identified_refuse_it():
+    pool = PendingPool()
+    auth = make_authenticator(pool, connections=1)
+    first, second = (defer.ensureDeferred(outcome(auth, details(session=s, peer=ATTACKER))) for s in (1, 2))
+    for answer in pool.pending:
+        answer.callback(identity())
+    assert (first.result, second.result) == ("user", errors.RATE_LIMITED)
+    assert list(auth.held) == [1] and list(auth.admitted) == [1], "the refused one is neither counted nor watched"
+
+
+@pytest_twisted.ensureDeferred
+async def test_x_forwarded_for_counts_from_a_trusted_proxy_and_is_ignored_from_anyone_else():
+    auth = make_authenticator(StandInPool(session_identity=identity()), connections=1, trusted=("10.0.0.0/8",))
+    # the node's own machine (the fallback gateway, a local nginx) and configured proxies are believed
+    assert await outcome(auth, details(session=1, forwarded="203.0.113.7")) == "user"
+    assert await outcome(auth, details(session=2, forwarded=["198.51.100.1, 203.0.113.7"])) == errors.RATE_LIMITED
+    assert await outcome(auth, details(session=3, peer="tcp4:10.1.2.3:1", forwarded="203.0.113.7")) == \
+        errors.RATE_LIMITED
+    # an untrusted peer is the client, whatever it claims
+    assert await outcome(auth, details(session=4, peer="tcp4:198.51.100.9:1", forwarded="203.0.113.50")) == "user"
+    assert await outcome(auth, details(session=5, peer="tcp4:198.51.100.9:2", forwarded="203.0.113.51")) == \
+        errors.RATE_LIMITED
+    assert {key for key, _since in auth.held.values()} == {"203.0.113.7", "198.51.100.9"}
+
+
+@pytest.mark.parametrize("peer", ["tcp4:127.0.0.1:1", "tcp6:::1:1", "unix:/run/djwamp.sock"])
+@pytest_twisted.ensureDeferred
+async def test_clients_on_the_nodes_own_machine_are_never_limited_nor_counted(peer):
+    pool = StandInPool(ticket_identity=BAD_TICKET, session_identity=identity())
+    auth = make_authenticator(pool, connections=1, failures=1)
+    assert [await outcome(auth, ticket(peer=peer)) for _ in range(5)] == [errors.NOT_AUTHENTICATED] * 5
+    assert [await outcome(auth, details(session=s, peer=peer)) for s in range(5)] == ["user"] * 5
+    assert auth.held == {} and len(auth.failures) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_zero_turns_both_limits_off_and_keeps_nothing_per_session():
+    pool = StandInPool(ticket_identity=BAD_TICKET, session_identity=identity())
+    auth = make_authenticator(pool, connections=0, failures=0)
+    assert {await outcome(auth, ticket()) for _ in range(50)} == {errors.NOT_AUTHENTICATED}
+    assert {await outcome(auth, details(session=s, peer=ATTACKER)) for s in range(50)} == {"user"}
+    assert auth.held == {} and len(auth.failures) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_revalidation_gives_back_the_sessions_that_authenticated_but_never_joined():
+    clock = Clock()
+    meta = StandInMeta(live=[1])
+    auth = make_authenticator(StandInPool(), meta, clock=clock, connections=2)
+    for session in (1, 2):  # 2's transport dropped before WELCOME: it never joins, no on_leave comes
+        await outcome(auth, details(session=session, peer=ATTACKER, cookie=None))
+    await auth.revalidate_all()
+    assert sorted(auth.held) == [1, 2], "a session authenticated a moment ago may be about to join"
+    clock.advance(Authenticator.JOIN_GRACE + 1)
+    await auth.revalidate_all()
+    assert list(auth.held) == [1] and auth.connections.held("203.0.113.7") == 1
+    assert meta.calls[-1] == ("wamp.session.list", (["anonymous", "user", "staff"],), {})
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_limited_address_gets_one_log_line_a_minute_and_no_ticket_is_ever_logged():
+    events = []
+    clock = Clock()
+    auth = make_authenticator(StandInPool(ticket_identity=BAD_TICKET), clock=clock, failures=1,
+                              log=Logger(observer=events.append))
+    for _ in range(6):
+        await outcome(auth, ticket())
+    limited = [formatEvent(e) for e in events if e["log_format"].startswith("rate-limited")]
+    assert limited == ["rate-limited 203.0.113.7: too many failed sign-ins from this address, try again later "
+                       "(may retry in 60 s)"]
+    clock.advance(61)  # one more guess, refused, and the address is limited again: a new line
+    for _ in range(2):
+        await outcome(auth, ticket())
+    limited = [formatEvent(e) for e in events if e["log_format"].startswith("rate-limited")]
+    assert len(limited) == 2 and limited[1].endswith("; 4 more refused since the last such line")
+    assert not any("T-secret" in formatEvent(e) for e in events)

@@ -3,7 +3,7 @@ to come back, the queue while it is away, and the heartbeat (router/gateway.py).
 
 The browser's WAMP session is a stand-in that records ``leave()``, the router (``Gateway.connect``)
 and the Django side (``pool``) are stand-ins too, and HTTP requests are Twisted's ``DummyRequest``.
-The same against a real node: tests/integration/test_gateway.py.
+The same against a real node: tests/integration/test_gateway.py (and test_gateway_limits.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address
 from twisted.logger import Logger
 from twisted.web.test.requesthelper import DummyRequest
 
 from realtime import errors
 from router import gateway
-from router.gateway import GRACE, HEARTBEAT, MAX_QUEUED, BrowserSession, Gateway
+from router.gateway import GRACE, HEARTBEAT, MAX_QUEUED, MAX_QUEUED_BYTES, BrowserSession, Gateway, GatewayLimits
 
 
 class StandInWamp:
@@ -38,6 +39,11 @@ class StandInWamp:
     def leave(self, reason: str) -> None:
         self.left.append(reason)
         self.attached = False
+        if not self.gone.called:
+            self.gone.callback(Closing("wamp.close.normal"))
+
+    async def subscribe(self, handler, topic, options=None):
+        return SimpleNamespace(topic=topic, unsubscribe=lambda: defer.succeed(None))
 
 
 class Closing:
@@ -69,8 +75,22 @@ def opened(gw: Gateway, sid: str = "sid-1") -> BrowserSession:
     return session
 
 
-def attach(gw: Gateway, sid: str = "sid-1") -> DummyRequest:
-    request = DummyRequest([b"events"])
+class StreamRequest(DummyRequest):
+    """DummyRequest keeps calling a registered producer's resumeProducing; the event stream's
+    producer is a push producer, which the tests pause and resume themselves."""
+
+    producer = None
+
+    def registerProducer(self, producer, streaming):
+        assert streaming and self.producer is None
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+
+def attach(gw: Gateway, sid: str = "sid-1") -> StreamRequest:
+    request = StreamRequest([b"events"])
     request.args = {b"sid": [sid.encode()]}
     gw.events(request)
     return request
@@ -104,7 +124,7 @@ def test_a_stream_that_comes_back_within_the_grace_period_gets_what_was_queued(g
     second = attach(gw)
     assert [e["args"] for e in sse_data(first)] == [[1]]
     assert [e["args"] for e in sse_data(second)] == [[2], [3]]
-    assert session.queue == []
+    assert not session.queue
     clock.advance(GRACE * 2)  # attached again: no expiry pending
     assert session.wamp.left == []
 
@@ -126,7 +146,7 @@ def test_attached_streams_get_a_heartbeat_comment_and_waiting_sessions_do_not(gw
     assert request.written[before:] == [b": ping\n\n"]
     clock.advance(HEARTBEAT)
     assert request.written[before:] == [b": ping\n\n"] * 2
-    assert waiting.stream is None and waiting.queue == [] and attached.stream is request
+    assert waiting.stream is None and not waiting.queue and attached.stream is request
 
 
 def test_a_second_stream_for_one_session_replaces_the_first(gw, clock):
@@ -175,10 +195,12 @@ class StandInRouter:
 
     def __init__(self, outcome: object = "join"):
         self.tickets: list[str | None] = []
+        self.forwarded: list[str | None] = []
         self.outcome = outcome
 
-    async def __call__(self, ticket):
+    async def __call__(self, ticket, forwarded_for=None):
         self.tickets.append(ticket)
+        self.forwarded.append(forwarded_for)
         if isinstance(self.outcome, Exception):
             raise self.outcome
         role = "user" if ticket else "anonymous"
@@ -279,3 +301,135 @@ def test_sse_framing():
     assert gateway.sse_event(None, {}) == b"data: {}\n\n"
     assert gateway.sse_close("djwamp.close.revoked", "m") == \
         b'event: close\ndata: {"reason": "djwamp.close.revoked", "message": "m"}\n\n'
+
+
+# -- limits: sessions in all, per address, per cookie; subscriptions; a stream nobody reads ------
+
+def limited_gateway(clock, router=None, **limits) -> Gateway:
+    user = SimpleNamespace(session_key="key-1", authid="7")
+    return Gateway(reactor=clock, ws_url="ws://127.0.0.1:1/ws", realm="djwamp", origins=("http://site:80",),
+                   ticket_origins=("http://site:80",), cookie_name="sessionid", allow_anonymous=True,
+                   pool=StandInPool(session_identity=user, mint_ticket="ticket-for-7"), log=Logger(),
+                   connect=router or StandInRouter(), limits=GatewayLimits(**limits))
+
+
+def from_client(hops: str | None, cookie: str | None = "key-1") -> DummyRequest:
+    """A request as the node's proxy forwards it: from loopback, with the hops it saw."""
+    request = open_request(cookie=cookie)
+    request.client = IPv4Address("TCP", "127.0.0.1", 40000)
+    if hops is not None:
+        request.requestHeaders.setRawHeaders("x-djwamp-forwarded-for", [hops])
+    return request
+
+
+async def refused_open(gw: Gateway, request) -> gateway.RequestRefused:
+    with pytest.raises(gateway.RequestRefused) as refused:
+        await gw.open(request)
+    return refused.value
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_per_address_are_capped_before_anything_is_loaded_or_minted(clock):
+    router = StandInRouter()
+    gw = limited_gateway(clock, router, per_address=2, per_cookie=0)
+    first = await gw.open(from_client("203.0.113.7, 127.0.0.1", cookie="a"))
+    await gw.open(from_client("203.0.113.7, 127.0.0.1", cookie="b"))
+    calls = len(gw.pool.calls)
+    refused = await refused_open(gw, from_client("203.0.113.7, 127.0.0.1", cookie="c"))
+    assert (refused.status, refused.error, refused.message) == \
+        (429, errors.RATE_LIMITED, "too many connections from this address")
+    assert len(gw.pool.calls) == calls and len(router.tickets) == 2  # no session loaded, no ticket minted
+    await gw.open(from_client("203.0.113.8, 127.0.0.1", cookie="d"))  # another address
+    # the browser passed its hops on to the router, which counts them too
+    assert router.forwarded[0] == "203.0.113.7, 127.0.0.1, 127.0.0.1"
+    gw.sessions[first["sid"]].wamp.leave("wamp.close.normal")  # one leaves: room for one more
+    await gw.open(from_client("203.0.113.7, 127.0.0.1", cookie="e"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_hops_a_browser_wrote_itself_do_not_move_it_to_another_address(clock):
+    gw = limited_gateway(clock, per_address=1, per_cookie=0)
+    await gw.open(from_client("10.1.1.1, 203.0.113.7, 127.0.0.1", cookie="a"))
+    refused = await refused_open(gw, from_client("10.2.2.2, 203.0.113.7, 127.0.0.1", cookie="b"))
+    assert refused.status == 429
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_node_own_machine_is_not_limited_by_address(clock):
+    gw = limited_gateway(clock, per_address=1, per_cookie=0)
+    for n in range(5):
+        await gw.open(from_client(None, cookie=f"k{n}"))  # make run, a test: 127.0.0.1 itself
+    assert len(gw.sessions) == 5 and len(gw._by_address) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_per_cookie_and_in_all_are_capped(clock):
+    gw = limited_gateway(clock, per_cookie=2, sessions=3)
+    for _ in range(2):
+        await gw.open(from_client("203.0.113.1, 127.0.0.1", cookie="same"))
+    refused = await refused_open(gw, from_client("203.0.113.2, 127.0.0.1", cookie="same"))
+    assert (refused.status, refused.message) == (429, "too many sessions for this browser")
+    # without a cookie only the address counts (every cookie-less request has the same fingerprint)
+    await gw.open(from_client("203.0.113.3, 127.0.0.1", cookie=None))
+    refused = await refused_open(gw, from_client("203.0.113.4, 127.0.0.1", cookie="other"))
+    assert (refused.status, refused.message) == (429, "the real-time service is full")
+    assert gw._by_address.held("203.0.113.4") == 0  # a refusal counts nothing
+
+
+@pytest.mark.parametrize("outcome, status", [
+    (ApplicationError(errors.RATE_LIMITED, "too many connections from this address"), 429),
+    (ApplicationError(errors.NOT_AUTHENTICATED, "authentication failed"), 403),
+    (ConnectionRefusedError(), 503),
+])
+@pytest_twisted.ensureDeferred
+async def test_an_open_the_router_refuses_gives_its_place_back(clock, outcome, status):
+    gw = limited_gateway(clock, StandInRouter(outcome), per_address=1, per_cookie=1, sessions=1)
+    refused = await refused_open(gw, from_client("203.0.113.7, 127.0.0.1"))
+    assert refused.status == status
+    assert (len(gw._by_address), len(gw._by_cookie), gw._opening, gw.sessions) == (0, 0, 0, {})
+
+
+def test_a_429_says_when_to_retry():
+    request = open_request()
+    gateway._Endpoint(None, "open")._failure(request, defer.fail(gateway._limited("full")).result)
+    assert request.responseCode == 429
+    assert request.responseHeaders.getRawHeaders(b"retry-after") == [str(gateway.RETRY_AFTER).encode()]
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscriptions_per_session_are_capped(clock):
+    gw = limited_gateway(clock, subscriptions=2)
+    sid = (await gw.open(from_client(None)))["sid"]
+
+    def subscribe(topic):
+        request = open_request(json.dumps({"sid": sid, "topic": topic}).encode())
+        return gw.subscribe(request)
+
+    await subscribe("public.a")
+    await subscribe("public.b")
+    with pytest.raises(gateway.RequestRefused) as refused:
+        await subscribe("public.c")
+    assert (refused.value.status, refused.value.message) == (429, "too many subscriptions for this session")
+
+
+def test_a_stream_the_browser_does_not_read_holds_its_events_then_ends_the_session(gw, clock):
+    session = opened(gw)
+    request = attach(gw)
+    request.producer.pauseProducing()  # the browser's connection is full
+    written = len(request.written)
+    event(gw, session, 1)
+    event(gw, session, 2)
+    clock.advance(HEARTBEAT)
+    assert len(request.written) == written and len(session.queue) == 2  # nothing written, not even a ping
+    request.producer.resumeProducing()  # it read again: the queue goes out, in order
+    assert [e["args"] for e in sse_data(request)] == [[1], [2]] and not session.queue
+    event(gw, session, 3)
+    assert [e["args"] for e in sse_data(request)][-1] == [3]  # and new events are written at once
+
+    request.producer.pauseProducing()
+    big = "x" * 60_000
+    for _ in range(MAX_QUEUED_BYTES // 60_000):
+        gw._push(session, "public.feed", None, [big], {})
+    assert session.wamp.left == []
+    gw._push(session, "public.feed", None, [big], {})  # past MAX_QUEUED_BYTES
+    assert session.wamp.left == ["wamp.close.normal"] and request.finished and request.producer is None

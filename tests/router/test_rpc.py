@@ -251,7 +251,8 @@ def test_stopping_the_event_loop_thread_cancels_what_still_runs():
 def authorizer():
     component = AuthorizerComponent(ComponentConfig(realm="djwamp"))
     component.rules = parse_rules([{"uri": "public.", "allow": ["subscribe", "call"]},
-                                   {"uri": "peer.", "allow": ["register", "call"], "roles": ["user"]}])
+                                   {"uri": "peer.", "allow": ["register", "call"], "roles": ["user"]},
+                                   {"uri": "chat.", "allow": ["subscribe", "publish"]}])
     component.procedures = frozenset({"shop.add"})
     return component
 
@@ -287,3 +288,14 @@ async def test_only_djangos_own_procedures_learn_who_calls(authorizer):
     assert await authorizer.authorize(session, "peer.chat", "call", {}) == \
         {"allow": True, "cache": True, "disclose": False}
     assert (await authorizer.authorize(session, "shop.add", "call", {}))["disclose"] is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_browser_publication_names_its_publisher_and_nothing_else_discloses(authorizer):
+    # subscribers tell a browser's event from Django's (the bridge's are never disclosed)
+    session = {"authrole": "user", "authid": "1"}
+    assert await authorizer.authorize(session, "chat.lobby", "publish", {}) == \
+        {"allow": True, "cache": True, "disclose": True}
+    assert (await authorizer.authorize(session, "chat.lobby", "subscribe", {}))["disclose"] is False
+    assert await authorizer.authorize(session, "public.feed", "publish", {}) == \
+        {"allow": False, "cache": True, "disclose": False}
