@@ -66,6 +66,16 @@ async def test_subscribers_can_tell_a_browser_publication_from_djangos(publishin
         sse = json.loads(next_event(events)["data"])
         assert sse["args"] == ["from alice"] and sse["publisher"] == {"authid": str(alice.pk), "authrole": "user"}
 
+        # a browser cannot hide who it is: a PUBLISH asking not to be disclosed (WAMP's disclose_me,
+        # which autobahn-python does not send, so the message is written by hand) changes nothing
+        transport = publisher._transport
+        raw = [16, 4242, {"disclose_me": False}, TOPIC, ["hidden?"]]
+        objects = transport._serializer._serializer
+        transport.sendMessage(objects.serialize(raw), objects.BINARY)
+        args, details = await received.next()
+        assert args == ["hidden?"] and details.publisher_authid == str(alice.pk)
+        assert json.loads(next_event(events)["data"])["publisher"] == {"authid": str(alice.pk), "authrole": "user"}
+
         publish(TOPIC, "from django")
         args, details = await received.next()
         assert args == ["from django"]

@@ -67,6 +67,22 @@ def test_sessions_per_address_are_capped_with_a_429_that_says_when_to_retry(limi
     assert post(limited_node, "open", address="10.9.9.9, 203.0.113.7")[0] == 429
 
 
+def test_a_browser_cannot_name_its_own_hops(limited_node):
+    """The node's proxy rewrites X-Djwamp-Forwarded-For (router/crossbar_fixes.py): a client that
+    sends one does not move to another address."""
+    for _ in range(3):
+        assert post(limited_node, "open", address="203.0.113.60")[0] == 200
+    request = urllib.request.Request(f"http://127.0.0.1:{limited_node.settings.port}/rt/open", data=b"{}",
+                                     method="POST")
+    for name, value in (("Origin", own_origin(limited_node)), ("X-Requested-With", "djwamp"),
+                        ("X-Forwarded-For", "203.0.113.60"), ("X-Djwamp-Forwarded-For", "192.0.2.250")):
+        request.add_header(name, value)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=15)
+    with refused.value:
+        assert refused.value.code == 429
+
+
 def test_sessions_per_cookie_are_capped_whatever_the_address(limited_node):
     client, cookie = login(make_user())
     assert post(limited_node, "open", cookie=cookie, address="198.51.100.1")[0] == 200

@@ -20,6 +20,12 @@ EXPECTED_DEFAULTS = {
     "MAX_PAYLOAD_BYTES": 65536,
     "MAX_EVENT_AGE": 300.0,
     "TOPIC_PREFIXES": ("public.", "user.", "staff."),
+    # the limits per client, as docs/topics/security.md#limits-per-client states them
+    "MAX_CONNECTIONS_PER_IP": 100,
+    "AUTH_FAILURES_PER_MINUTE": 20,
+    "GATEWAY_MAX_SESSIONS": 10_000,
+    "GATEWAY_MAX_SESSIONS_PER_COOKIE": 20,
+    "GATEWAY_MAX_SUBSCRIPTIONS": 100,
 }
 
 
