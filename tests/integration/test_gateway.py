@@ -218,3 +218,4 @@ def test_a_wrong_method_or_path_is_refused(crossbar_node, method, path, status):
 def test_the_gateway_logged_no_traceback_for_any_of_it(crossbar_node):
     output = crossbar_node.proc.output()
     assert "gateway request failed" not in output
+    assert "Traceback" not in output and "Unhandled" not in output

@@ -122,3 +122,20 @@ def test_publish_works_again_once_redis_is_reachable(stream, settings):
     event_id = publish("public.back", 1)
 
     assert stream.only_event().id == event_id
+
+
+@pytest.mark.django_db
+def test_a_view_that_publishes_still_answers_when_redis_is_unreachable(settings):
+    """The demo's notify button with Redis down: a 503 with a JSON error within the bound, no 500."""
+    from django.urls import reverse
+
+    from realtime import errors
+    from tests.users import login, make_user
+
+    _point_at(settings, f"redis://127.0.0.1:{free_port()}/0")
+    client, _cookie = login(make_user())
+    started = time.monotonic()
+    response = client.post(reverse("notify-me"))
+    assert time.monotonic() - started < NO_HANG_SECONDS
+    assert response.status_code == 503
+    assert response.json() == {"error": errors.UNAVAILABLE, "message": "Notifications are unavailable, try again."}
