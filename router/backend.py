@@ -1,9 +1,9 @@
 """The base of the node's own components.
 
 Two kinds run in a node (router/nodeconfig.py): components embedded in the router worker
-(the authenticator and the authorizer: the router hands them its sessions directly, with the
-``backend`` role) and components in the container worker, which join over the backend unix
-socket with ticket auth as ``backend``. Either way a component that cannot work stops the
+(the authenticator, the authorizer and, by default, the bridge: the router hands them its
+sessions directly, with the ``backend`` role) and components in the container worker, which
+join over the backend unix socket with ticket auth as ``backend``. Either way a component that cannot work stops the
 node: a process manager restarts a whole node, never half of one.
 
 A container component that has started says so on ``ready_topic(node_id)``; the

@@ -17,26 +17,38 @@ from typing import Any
 
 from .settings import AUTHENTICATOR_URI, AUTHORIZER_URI, BACKEND_AUTHID, BROWSER_ROLES, REPO_ROOT, NodeSettings
 
-__all__ = ["REPO_ROOT", "BACKEND_SOCKET", "ROUTER_COMPONENTS", "CONTAINER_COMPONENTS", "render", "write"]
+__all__ = ["REPO_ROOT", "BACKEND_SOCKET", "ROUTER_COMPONENTS", "BRIDGE_COMPONENT", "CONTAINER_COMPONENTS",
+           "components", "render", "write"]
 
 #: The router's private transport for the node's own components (relative to the node dir).
 BACKEND_SOCKET = "backend.sock"
 
 #: In the router worker itself: what every connection and every action waits on. Crossbar starts
 #: a router worker's components before its transports, so the WebSocket port opens only once
-#: both answer; their calls are function calls, not messages over a socket.
+#: they answer; their calls are function calls, not messages over a socket.
 ROUTER_COMPONENTS = (
     ("authenticator", "router.auth.AuthenticatorComponent"),
     ("authorizer", "router.authorize.AuthorizerComponent"),
 )
-#: In a container worker, over the backend socket: what runs Django code for a while or
-#: talks to Redis, kept off the router's core.
+#: The bridge: embedded in the router by default (``DJWAMP_BRIDGE_WORKER=router``), where its
+#: publications are function calls into the broker instead of CBOR messages over the backend
+#: socket (docs/topics/performance.md, lever 9); ``container`` puts it beside the others below.
+BRIDGE_COMPONENT = ("bridge", "router.bridge.BridgeComponent")
+#: In a container worker, over the backend socket: what runs Django code for a while,
+#: kept off the router's core.
 CONTAINER_COMPONENTS = (
-    ("bridge", "router.bridge.BridgeComponent"),
     ("history", "router.history.HistoryComponent"),
     ("gateway", "router.gateway.GatewayComponent"),
     ("procedures", "router.rpc.ProcedureComponent"),
 )
+
+
+def components(settings: NodeSettings) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The (router worker, container worker) components of a node with these settings."""
+    if settings.bridge_worker == "router":
+        return (*ROUTER_COMPONENTS, BRIDGE_COMPONENT), CONTAINER_COMPONENTS
+    return ROUTER_COMPONENTS, (BRIDGE_COMPONENT, *CONTAINER_COMPONENTS)
+
 
 _ALL_ACTIONS = {"call": True, "register": True, "publish": True, "subscribe": True}
 
@@ -49,6 +61,7 @@ def render(settings: NodeSettings, cbdir: Path, pythonpath: Sequence[Path] = DEF
     """The node's config.json; ``pythonpath``: the directories the workers import from (as paths
     relative to ``cbdir``), e.g. a Django project's own directory instead of the demo site."""
     cbdir = Path(cbdir).resolve()
+    in_router, in_container = components(settings)
     worker_options = {
         "pythonpath": [_relative(Path(path).resolve(), cbdir) for path in pythonpath],
         "env": {"inherit": True},
@@ -71,8 +84,8 @@ def render(settings: NodeSettings, cbdir: Path, pythonpath: Sequence[Path] = DEF
                 # while authentication or authorization is not there yet.
                 "components": [
                     {"type": "class", "id": name, "classname": classname, "realm": settings.realm,
-                     "role": "backend", "extra": _embedded_extra(name)}
-                    for name, classname in ROUTER_COMPONENTS
+                     "role": "backend", "extra": _embedded_extra(name, in_container)}
+                    for name, classname in in_router
                 ],
                 "realms": [
                     {
@@ -159,18 +172,18 @@ def render(settings: NodeSettings, cbdir: Path, pythonpath: Sequence[Path] = DEF
                         "realm": settings.realm,
                         "transport": backend_client,
                     }
-                    for name, classname in CONTAINER_COMPONENTS
+                    for name, classname in in_container
                 ],
             },
         ],
     }
 
 
-def _embedded_extra(name: str) -> dict[str, Any]:
+def _embedded_extra(name: str, in_container: Sequence[tuple[str, str]]) -> dict[str, Any]:
     extra: dict[str, Any] = {"embedded": True}
     if name == "authenticator":
         # browsers are admitted once these have started (router/auth.py)
-        extra["awaits"] = [component for component, _ in CONTAINER_COMPONENTS]
+        extra["awaits"] = [component for component, _ in in_container]
     return extra
 
 

@@ -52,6 +52,9 @@ class NodeSettings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     #: where the dev runner keeps its node directory and its private Redis socket
     run_dir: Path = REPO_ROOT / ".run"
+    #: the worker the bridge runs in (DJWAMP_BRIDGE_WORKER): "router" (embedded, publishing by
+    #: function call) or "container" (over the backend socket); router/nodeconfig.py
+    bridge_worker: str = "router"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NodeSettings:
@@ -80,6 +83,7 @@ class NodeSettings:
             backend_secret=env.get("DJWAMP_BACKEND_SECRET", ""),
             trusted_proxies=_networks(env, "DJWAMP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
             run_dir=Path(env.get("DJWAMP_RUN_DIR") or REPO_ROOT / ".run").resolve(),
+            bridge_worker=_choice(env, "DJWAMP_BRIDGE_WORKER", ("router", "container")),
         )
 
     @property
@@ -125,6 +129,14 @@ def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tu
             raise SettingsError(f"{name} entry {network!r} is not an IP address or network "
                                 "(e.g. 10.0.0.5 or 10.0.0.0/8)") from None
     return networks
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; the first when unset."""
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r}: use one of {', '.join(choices)}")
+    return raw
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

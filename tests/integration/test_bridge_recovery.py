@@ -108,19 +108,31 @@ async def test_redis_restarted_while_publishing_every_returned_id_is_delivered(n
     session.leave()
 
 
-def _container_worker(node_pid: int) -> psutil.Process:
-    for child in psutil.Process(node_pid).children(recursive=True):
-        if "ContainerController" in " ".join(child.cmdline()):
+def _bridge_worker(node) -> psutil.Process:
+    """The worker process the bridge runs in (router/nodeconfig.py, DJWAMP_BRIDGE_WORKER)."""
+    controller = {"router": "RouterController", "container": "ContainerController"}[node.settings.bridge_worker]
+    for child in psutil.Process(node.proc.pid).children(recursive=True):
+        if controller in " ".join(child.cmdline()):
             return child
-    raise AssertionError("the node has no container worker")
+    raise AssertionError(f"the node has no {node.settings.bridge_worker} worker")
 
 
-@pytest.mark.parametrize("killed, count", [("container", 3000), ("node", 10_000)])
+@pytest.fixture
+def node_with_bridge_in(request, tmp_path_factory, durable_redis):
+    """A node of its own whose bridge runs in the worker the test names (DJWAMP_BRIDGE_WORKER)."""
+    with running_node(tmp_path_factory, durable_redis.url, DJWAMP_BRIDGE_WORKER=request.param) as node:
+        yield node
+
+
+@pytest.mark.parametrize("node_with_bridge_in, killed, count", [
+    ("router", "bridge-worker", 3000), ("container", "bridge-worker", 3000), ("router", "node", 10_000),
+], indirect=["node_with_bridge_in"], ids=["router-worker", "container-worker", "node"])
 @pytest_twisted.ensureDeferred
-async def test_killed_mid_stream_every_event_arrives_after_the_restart(node, durable_redis, durable_settings,
-                                                                      killed, count):
-    # SIGKILL of the container worker (the bridge), or of the whole node (controller and workers)
-    topic = f"public.crash-{killed}"
+async def test_killed_mid_stream_every_event_arrives_after_the_restart(node_with_bridge_in, durable_redis,
+                                                                      durable_settings, killed, count):
+    # SIGKILL of the worker that runs the bridge (either placement), or of the whole node
+    node = node_with_bridge_in
+    topic = f"public.crash-{killed}-{node.settings.node_id}"   # a new node reads the stream from MAX_EVENT_AGE back
     first = await connect_ws(node.ws_url, node.realm)
     events = EventCollector()
     await events.subscribe(first, topic)
@@ -133,8 +145,8 @@ async def test_killed_mid_stream_every_event_arrives_after_the_restart(node, dur
 
     publishing = deferToThread(publish_all)
     await events.wait_for(200, timeout=60)
-    if killed == "container":
-        os.kill(_container_worker(node.proc.pid).pid, signal.SIGKILL)   # the bridge dies mid-stream
+    if killed == "bridge-worker":
+        os.kill(_bridge_worker(node).pid, signal.SIGKILL)               # the bridge dies mid-stream
     else:
         node.proc.kill(signal.SIGKILL)                                   # every process of the node
     await publishing                                                    # the rest lands in Redis meanwhile

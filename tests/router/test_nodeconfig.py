@@ -77,6 +77,7 @@ def test_default_origins_are_the_sites_own():
     ({"DJWAMP_REALM": "my realm"}, "not a valid realm name"),
     ({"DJWAMP_ALLOWED_ORIGINS": "https://shop.example"}, "Crossbar needs the port"),
     ({"DJWAMP_NODE_ID": "a b"}, "DJWAMP_NODE_ID"),
+    ({"DJWAMP_BRIDGE_WORKER": "proxy"}, "DJWAMP_BRIDGE_WORKER='proxy': use one of router, container"),
 ])
 def test_bad_environment_is_refused_with_a_message_naming_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -87,3 +88,20 @@ def test_components_refuse_to_start_without_a_real_backend_secret():
     with pytest.raises(SettingsError, match="DJWAMP_BACKEND_SECRET"):
         NodeSettings.from_env({"DJWAMP_BACKEND_SECRET": "short"}).require_backend_secret()
     assert "hunter2" not in repr(NodeSettings.from_env({"DJWAMP_BACKEND_SECRET": "hunter2" * 4}))
+
+
+@pytest.mark.parametrize("worker", ["router", "container"])
+def test_the_bridge_runs_where_the_setting_says_and_the_node_awaits_what_joins_late(tmp_path, worker):
+    router, container = nodeconfig.render(NodeSettings.from_env({"DJWAMP_BRIDGE_WORKER": worker}),
+                                          tmp_path)["workers"]
+    embedded = {c["id"]: c for c in router["components"]}
+    joined_late = [c["id"] for c in container["components"]]
+    assert ("bridge" in embedded) is (worker == "router")
+    assert ("bridge" in joined_late) is (worker == "container")
+    # browsers wait for exactly the components that join over the backend socket
+    assert embedded["authenticator"]["extra"]["awaits"] == joined_late
+    assert all(c["extra"]["embedded"] for c in embedded.values())
+
+
+def test_the_bridge_is_embedded_in_the_router_by_default():
+    assert NodeSettings.from_env({}).bridge_worker == "router"
